@@ -1,0 +1,78 @@
+"""Cost of one noise trial, measured in one run on ResNet-20 and 10,000 images.
+
+(a) one clean inference pass of our evaluator; (b) one noise trial of our engine (write noisy
+weights into the model's variables + the same pass); (c) the naive loop: clone the model,
+set noisy weights, compile, ``model.evaluate``. The three are interleaved over several rounds
+and medians reported, since timings on shared machines drift.
+
+    python benchmarks/noise_eval.py [--rounds 3] [--images 10000] [--data-dir DIR]
+
+Prints ``trial_vs_clean_ratio`` (goal <= 1.15) and ``speedup_vs_naive`` (goal >= 1.3).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import keras
+import numpy as np
+
+from analognoise import data, noise
+from analognoise.models import build_model
+
+
+def naive_trial(model, noisy_weights, x, y_onehot):
+    clone = keras.models.clone_model(model)
+    clone.set_weights(noisy_weights)
+    clone.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    return clone.evaluate(x, y_onehot, batch_size=1000, verbose=0)[1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--data-dir", default=None, help="CIFAR-10 location (else random images)")
+    args = parser.parse_args()
+
+    try:
+        images, labels = data.load_test_set("cifar10", args.data_dir, args.images, download=False)
+        x = data.normalize_images(images, images.reshape(-1, 3).mean(0) / 255, images.reshape(-1, 3).std(0) / 255)
+        source = "CIFAR-10 test images"
+    except data.DatasetNotFoundError:
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((args.images, 32, 32, 3)).astype("float32")
+        labels = rng.integers(0, 10, args.images)
+        source = "random images"
+    keras.utils.set_random_seed(0)
+    model = build_model("resnet", 20, 10, "all")
+    weight_noise = noise.WeightNoise(model, "trainable")
+    evaluate = noise.Evaluator(model, x, labels)
+    y_onehot = data.one_hot(labels, 10)
+    evaluate()  # compile + warm up both paths
+    naive_trial(model, model.get_weights(), x[:1000], y_onehot[:1000])
+
+    clean, trial, naive = [], [], []
+    for r in range(args.rounds):
+        t = time.perf_counter(); evaluate(); clean.append(time.perf_counter() - t)
+        seed = noise.trial_seed(0, 0, 0.1, r)
+        t = time.perf_counter()
+        weight_noise.apply(0.1, seed); evaluate()
+        trial.append(time.perf_counter() - t)
+        weight_noise.restore()
+        t = time.perf_counter()
+        weight_noise.apply(0.1, seed); noisy = model.get_weights(); weight_noise.restore()
+        naive_trial(model, noisy, x, y_onehot)
+        naive.append(time.perf_counter() - t)
+        print(f"round {r + 1}: clean {clean[-1]:.2f} s, trial {trial[-1]:.2f} s, naive {naive[-1]:.2f} s",
+              flush=True)
+    c, tr, nv = np.median(clean), np.median(trial), np.median(naive)
+    print(f"ResNet-20, {len(x)} {source}, keras {keras.__version__} ({keras.backend.backend()})")
+    print(f"clean_pass_s {c:.3f}  clean_images_per_s {len(x) / c:.0f}")
+    print(f"trial_s {tr:.3f}  naive_trial_s {nv:.3f}")
+    print(f"trial_vs_clean_ratio {tr / c:.3f}")
+    print(f"speedup_vs_naive {nv / tr:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""CIFAR-10 / CIFAR-100 in the official python format: finding, loading, normalising, augmenting.
+
+Images are kept as ``uint8`` arrays of shape ``(N, 32, 32, 3)`` (NHWC) until a batch is
+needed; labels are ``int64`` arrays of shape ``(N,)``. Normalisation is per-channel
+standardisation with the mean and std of the training images actually used.
+
+Where the data is looked for, in order (the first hit wins):
+
+1. the ``data_dir`` argument,
+2. ``$ANALOGNOISE_DATA_DIR``,
+3. ``data/raw/`` of the project,
+4. the Keras cache (``~/.keras/datasets``),
+5. otherwise the official archive is downloaded into ``data/raw/`` and its MD5 checked.
+
+A data directory may hold the extracted folder (``cifar-10-batches-py/``) or be that folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .paths import resolve
+
+DATA_DIR_ENV = "ANALOGNOISE_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a dataset lives officially and how its python-format files are named."""
+
+    name: str
+    folder: str
+    url: str
+    md5: str
+    train_files: tuple[str, ...]
+    test_file: str
+    label_key: bytes
+    num_classes: int
+
+
+DATASETS = {
+    "cifar10": DatasetSpec(
+        name="cifar10",
+        folder="cifar-10-batches-py",
+        url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        md5="c58f30108f718f92721af3b95e74349a",
+        train_files=tuple(f"data_batch_{i}" for i in range(1, 6)),
+        test_file="test_batch",
+        label_key=b"labels",
+        num_classes=10,
+    ),
+    "cifar100": DatasetSpec(
+        name="cifar100",
+        folder="cifar-100-python",
+        url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        md5="eb9058c3a382ffc7106e4002c42a8d85",
+        train_files=("train",),
+        test_file="test",
+        label_key=b"fine_labels",
+        num_classes=100,
+    ),
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset is in none of the searched places and could not be downloaded."""
+
+
+@dataclass
+class Cifar:
+    """A loaded dataset. Images uint8 (N, 32, 32, 3); labels int64 (N,)."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    source: str  # the directory the files were read from
+
+    def __post_init__(self):
+        pixels = self.x_train.reshape(-1, 3)
+        #: per-channel mean / std of the training images, in [0, 1] units, shape (3,)
+        self.channel_mean = (pixels.mean(axis=0) / 255.0).astype("float32")
+        self.channel_std = (pixels.std(axis=0) / 255.0).astype("float32")
+
+    def normalize(self, images: np.ndarray) -> np.ndarray:
+        """uint8 images -> float32 standardised with this dataset's training statistics."""
+        return normalize_images(images, self.channel_mean, self.channel_std)
+
+
+def normalize_images(images: np.ndarray, mean, std) -> np.ndarray:
+    """uint8 (N, 32, 32, 3) -> float32 (x / 255 - mean) / std, per channel."""
+    return (images.astype("float32") / 255.0 - np.asarray(mean, "float32")) / np.asarray(std, "float32")
+
+
+def check_dataset_name(dataset: str) -> DatasetSpec:
+    """The spec of ``dataset``, or a ValueError naming the valid choices."""
+    if dataset not in DATASETS:
+        raise ValueError(
+            f"unknown dataset {dataset!r}: choose one of {', '.join(sorted(DATASETS))}"
+        )
+    return DATASETS[dataset]
+
+
+def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The directories searched for the dataset, in order."""
+    places = []
+    if data_dir is not None:
+        places.append(Path(data_dir))
+    if os.environ.get(DATA_DIR_ENV):
+        places.append(Path(os.environ[DATA_DIR_ENV]))
+    places.append(resolve("data/raw"))
+    places.append(Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets")
+    return places
+
+
+def _has_files(folder: Path, spec: DatasetSpec) -> bool:
+    return all((folder / f).is_file() for f in (*spec.train_files, spec.test_file))
+
+
+def find_dataset(dataset: str, data_dir=None, download: bool = True) -> Path:
+    """Path of the extracted python-format folder of ``dataset``.
+
+    Searches :func:`candidate_dirs`; downloads into ``data/raw`` when allowed and nothing is
+    found. Raises :class:`DatasetNotFoundError` listing every place searched.
+    """
+    spec = check_dataset_name(dataset)
+    searched = []
+    for place in candidate_dirs(data_dir):
+        for folder in (place / spec.folder, place):
+            searched.append(folder)
+            if _has_files(folder, spec):
+                return folder
+    download_error = "download disabled"
+    if download:
+        try:
+            return _download(spec, resolve("data/raw"))
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            download_error = f"download from {spec.url} failed: {err}"
+    listing = "\n  ".join(str(p) for p in dict.fromkeys(searched))
+    raise DatasetNotFoundError(
+        f"{dataset} not found. Searched:\n  {listing}\nand {download_error}.\n"
+        f"Fix: put the official python-format folder {spec.folder}/ in one of these places, "
+        f"e.g. `export {DATA_DIR_ENV}=/path/to/datasets` (the folder that contains "
+        f"{spec.folder}/), or pass data_dir=..."
+    )
+
+
+def _download(spec: DatasetSpec, target: Path) -> Path:
+    """Fetch the official archive, check its MD5, extract into ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target) as tmp:
+        archive = Path(tmp) / Path(spec.url).name
+        with urllib.request.urlopen(spec.url, timeout=30) as response, open(archive, "wb") as out:
+            shutil.copyfileobj(response, out)
+        digest = hashlib.md5(archive.read_bytes()).hexdigest()
+        if digest != spec.md5:
+            raise ValueError(f"checksum mismatch for {archive.name}: {digest} != {spec.md5}")
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        os.replace(Path(tmp) / spec.folder, target / spec.folder)
+    return target / spec.folder
+
+
+def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    labels = np.asarray(batch[label_key], dtype=np.int64)
+    return images.transpose(0, 2, 3, 1), labels
+
+
+def subset_indices(labels: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    """Deterministic, class-balanced (as far as possible) sorted indices of ``size`` samples.
+
+    ``None`` or a size >= len(labels) keeps everything.
+    """
+    if size is None or size >= len(labels):
+        return np.arange(len(labels))
+    if size < 1:
+        raise ValueError(f"subset size must be >= 1 or None, got {size}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    # round-robin over classes in the permuted order -> balanced and deterministic
+    rank_in_class = np.zeros(len(labels), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i in order:
+        c = int(labels[i])
+        rank_in_class[i] = seen.get(c, 0)
+        seen[c] = rank_in_class[i] + 1
+    chosen = order[np.argsort(rank_in_class[order], kind="stable")[:size]]
+    return np.sort(chosen)
+
+
+TEST_SUBSET_SEED = 20220101  # fixed: every run is scored on the same test images
+
+
+def load_test_set(dataset: str = "cifar10", data_dir=None, test_subset: int | None = None,
+                  download: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images (N, 32, 32, 3), int labels (N,)) of the test split, optionally a subset."""
+    spec = check_dataset_name(dataset)
+    folder = find_dataset(dataset, data_dir, download)
+    x_test, y_test = _read_batch(folder / spec.test_file, spec.label_key)
+    idx = subset_indices(y_test, test_subset, TEST_SUBSET_SEED)
+    return x_test[idx], y_test[idx]
+
+
+def load_cifar(
+    dataset: str = "cifar10",
+    data_dir=None,
+    train_subset: int | None = None,
+    test_subset: int | None = None,
+    seed: int = 0,
+    download: bool = True,
+) -> Cifar:
+    """Load CIFAR-10 or CIFAR-100 (fine labels), optionally as deterministic subsets.
+
+    The training subset depends on ``seed``; the test subset on its size only.
+    """
+    spec = check_dataset_name(dataset)
+    folder = find_dataset(dataset, data_dir, download)
+    parts = [_read_batch(folder / f, spec.label_key) for f in spec.train_files]
+    x_train = np.concatenate([p[0] for p in parts])
+    y_train = np.concatenate([p[1] for p in parts])
+    train_idx = subset_indices(y_train, train_subset, seed)
+    x_test, y_test = load_test_set(dataset, folder, test_subset, download)
+    return Cifar(
+        name=dataset,
+        x_train=x_train[train_idx],
+        y_train=y_train[train_idx],
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=spec.num_classes,
+        source=str(folder.resolve()),
+    )
+
+
+def describe_source(source: str) -> str:
+    """Human label of where data came from; flags the lossy JPEG copy of CIFAR-10."""
+    readme = Path(source).parent / "README.md"
+    if readme.is_file() and "JPEG round trip" in readme.read_text(errors="ignore"):
+        return f"CIFAR-10, JPEG round-trip copy ({source})"
+    return source
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Training batches with the paper's augmentation: random shifts and horizontal flips.
+
+    Each image is zero-padded by ``shift`` pixels per side and randomly cropped back to
+    32x32 (a shift of up to +-``shift`` pixels), then flipped left-right with probability
+    1/2, then standardised (``augment=False``: only standardised). Yields ``(x float32 (B, 32, 32, 3), y one-hot float32 (B, K))``.
+    The order and the augmentation of epoch ``e`` depend only on ``(seed, e)``.
+    """
+
+    def __init__(self, data: Cifar, batch_size: int, seed: int, shift: int = 4, augment=True,
+                 start_epoch: int = 0):
+        super().__init__()
+        self.data = data
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shift = shift
+        self.augment = augment
+        pad = ((0, 0), (shift, shift), (shift, shift), (0, 0))
+        self.padded = np.pad(data.x_train, pad) if augment else None
+        self.epoch = start_epoch
+        self._order = self._permutation()
+
+    def _permutation(self) -> np.ndarray:
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.data.y_train))
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.data.y_train) / self.batch_size))
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order = self._permutation()
+
+    def __getitem__(self, index):
+        idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            dy, dx = rng.integers(0, 2 * self.shift + 1, size=(2, len(idx)))
+            rows = (dy[:, None] + np.arange(32))[:, :, None]
+            cols = (dx[:, None] + np.arange(32))[:, None, :]
+            images = self.padded[idx[:, None, None], rows, cols]
+            flip = rng.random(len(idx)) < 0.5
+            images[flip] = images[flip, :, ::-1]
+        else:
+            images = self.data.x_train[idx]
+        labels = one_hot(self.data.y_train[idx], self.data.num_classes)
+        return self.data.normalize(images), labels
+
+
+def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """int labels (N,) -> float32 one-hot (N, num_classes)."""
+    return np.eye(num_classes, dtype="float32")[labels]

@@ -1,0 +1,63 @@
+"""The paper's summary metrics (eq. 13, 14) and confidence intervals; pure numpy/pandas.
+
+A *noise table* is the tidy output of :func:`analognoise.noise.noise_grid`: one row per
+(eta, repeat) with columns ``eta`` (fraction, 0.1 = 10%), ``repeat``, ``accuracy`` (fraction
+of test images classified correctly), ``nonfinite_fraction`` and ``clean_accuracy``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def normalized_accuracy(accuracy, clean_accuracy):
+    """Eq. 13: A = a / a_0 (accuracy under noise over the noise-free accuracy)."""
+    return np.asarray(accuracy, dtype=float) / float(clean_accuracy)
+
+
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lower, upper) of a Student-t confidence interval of the mean.
+
+    With one value (or zero spread) the interval collapses to the mean.
+    """
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2 or np.all(values == values[0]):
+        return mean, mean, mean
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def summarize_by_eta(table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per eta: mean accuracy and normalised accuracy (eq. 13) with CI over repeats."""
+    rows = []
+    for eta, group in table.groupby("eta", sort=True):
+        acc, acc_lo, acc_hi = mean_ci(group["accuracy"], confidence)
+        norm, norm_lo, norm_hi = mean_ci(group["normalized_accuracy"], confidence)
+        rows.append(dict(
+            eta=eta, repeats=len(group), accuracy=acc, accuracy_lo=acc_lo, accuracy_hi=acc_hi,
+            normalized_accuracy=norm, normalized_lo=norm_lo, normalized_hi=norm_hi,
+            nonfinite_fraction=float(group["nonfinite_fraction"].mean()),
+        ))
+    return pd.DataFrame(rows)
+
+
+def average_normalized_accuracy(table: pd.DataFrame) -> float:
+    """Eq. 14: mean over the non-zero etas of the repeat-averaged normalised accuracy."""
+    noisy = table[table["eta"] > 0]
+    if noisy.empty:
+        raise ValueError("eq. 14 needs at least one non-zero eta in the noise table")
+    return float(noisy.groupby("eta")["normalized_accuracy"].mean().mean())
+
+
+def average_normalized_accuracy_ci(table: pd.DataFrame, confidence: float = 0.95):
+    """Eq. 14 with a confidence interval over repeats: (mean, lower, upper).
+
+    Repeat r's A_avr averages the r-th trial of every non-zero eta (trials have independent
+    seeds); with the same number of repeats at every eta the mean equals eq. 14 exactly.
+    """
+    noisy = table[table["eta"] > 0]
+    if noisy.empty:
+        raise ValueError("eq. 14 needs at least one non-zero eta in the noise table")
+    return mean_ci(noisy.groupby("repeat")["normalized_accuracy"].mean().to_numpy(), confidence)

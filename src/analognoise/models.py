@@ -1,0 +1,162 @@
+"""ResNet v1 for CIFAR (depth 6n+2) and VGG16 for 32x32 inputs, with explicit BN placement.
+
+Every conv layer and every hidden dense layer is a *BN site*, named after the layer (e.g.
+``stem_conv``, ``s1_b0_conv1``, ``s2_b0_shortcut``, ``block3_conv2``, ``fc1``). The
+classifier is never a site: BN directly before the softmax is in no standard architecture,
+nor in the Keras ``cifar10_resnet`` example that the paper's with-BN accuracies match.
+
+``bn`` chooses where BN goes (after the conv/dense, before the activation):
+
+- ``"all"``: at every site (the paper's "BN after every conv and fully connected layer");
+- ``"none"``: nowhere;
+- ``"first:K"``: at the first K sites in forward order (a *partial* placement);
+- a list of site names: exactly those (see :func:`bn_sites` for the names).
+
+All kernels use Glorot-uniform initialisation, as in the paper. Input: float32
+(N, 32, 32, 3); output: softmax probabilities (N, num_classes).
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+ARCHITECTURES = ("resnet", "vgg16")
+VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+VGG16_DENSE_UNITS = (512, 512)
+
+
+def check_architecture(arch: str, depth: int | None = None) -> None:
+    """Raise ValueError, naming the valid choices, for an unknown arch or bad ResNet depth."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHITECTURES)}")
+    if arch == "resnet":
+        if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+            raise ValueError(
+                f"ResNet depth must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), "
+                f"got {depth!r}"
+            )
+
+
+def _resnet_sites(depth: int) -> list[str]:
+    blocks = (depth - 2) // 6
+    sites = ["stem_conv"]
+    for stack in range(3):
+        for block in range(blocks):
+            sites += [f"s{stack}_b{block}_conv1", f"s{stack}_b{block}_conv2"]
+            if stack > 0 and block == 0:
+                sites.append(f"s{stack}_b{block}_shortcut")
+    return sites
+
+
+def _vgg16_sites() -> list[str]:
+    convs = [
+        f"block{s + 1}_conv{c + 1}" for s, (_, n) in enumerate(VGG16_STAGES) for c in range(n)
+    ]
+    return convs + [f"fc{i + 1}" for i in range(len(VGG16_DENSE_UNITS))]
+
+
+def bn_sites(arch: str, depth: int | None = None) -> list[str]:
+    """Names of all BN sites of the architecture, in forward order."""
+    check_architecture(arch, depth)
+    return _resnet_sites(depth) if arch == "resnet" else _vgg16_sites()
+
+
+def resolve_bn(bn, arch: str, depth: int | None = None) -> frozenset[str]:
+    """The set of site names that get BN for a ``bn`` placement (see module docstring)."""
+    sites = bn_sites(arch, depth)
+    if bn == "all":
+        return frozenset(sites)
+    if bn == "none":
+        return frozenset()
+    if isinstance(bn, str) and bn.startswith("first:"):
+        count = bn.split(":", 1)[1]
+        if not count.isdigit() or not 0 <= int(count) <= len(sites):
+            raise ValueError(f"bn={bn!r}: K in 'first:K' must be an integer in 0..{len(sites)}")
+        return frozenset(sites[: int(count)])
+    if isinstance(bn, (list, tuple, set, frozenset)):
+        unknown = sorted(set(bn) - set(sites))
+        if unknown:
+            raise ValueError(
+                f"bn names unknown sites {unknown}; valid sites of {arch}: {', '.join(sites)}"
+            )
+        return frozenset(bn)
+    raise ValueError(
+        f"bn={bn!r} is not a placement: use 'all', 'none', 'first:K' or a list of site names"
+    )
+
+
+def _conv(x, filters, kernel_size, strides, name, bn_at, weight_decay, activation=True):
+    regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
+    x = layers.Conv2D(
+        filters, kernel_size, strides=strides, padding="same", name=name,
+        kernel_initializer="glorot_uniform", kernel_regularizer=regularizer,
+    )(x)
+    if name in bn_at:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if activation:
+        x = layers.Activation("relu", name=f"{name}_relu")(x)
+    return x
+
+
+def resnet_v1(depth: int, num_classes: int, bn="all", weight_decay: float = 0.0) -> keras.Model:
+    """ResNet v1 for CIFAR (He et al. 2016, sec. 4.2): 3 stacks of (depth-2)/6 blocks, 16/32/64 filters.
+
+    Downsampling blocks use a strided 1x1 projection shortcut (as in the Keras example).
+    """
+    bn_at = resolve_bn(bn, "resnet", depth)
+    blocks = (depth - 2) // 6
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = _conv(inputs, 16, 3, 1, "stem_conv", bn_at, weight_decay)
+    for stack, filters in enumerate((16, 32, 64)):
+        for block in range(blocks):
+            prefix = f"s{stack}_b{block}"
+            strides = 2 if stack > 0 and block == 0 else 1
+            y = _conv(x, filters, 3, strides, f"{prefix}_conv1", bn_at, weight_decay)
+            y = _conv(y, filters, 3, 1, f"{prefix}_conv2", bn_at, weight_decay, activation=False)
+            if strides != 1:
+                x = _conv(x, filters, 1, strides, f"{prefix}_shortcut", bn_at, weight_decay,
+                          activation=False)
+            x = layers.Activation("relu", name=f"{prefix}_out")(layers.Add(name=f"{prefix}_add")([x, y]))
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="classifier",
+                           kernel_initializer="glorot_uniform")(x)
+    return keras.Model(inputs, outputs, name=f"resnet{depth}")
+
+
+def vgg16(num_classes: int, bn="all", weight_decay: float = 0.0) -> keras.Model:
+    """VGG16 for 32x32 inputs: the 13 conv layers of Simonyan & Zisserman, then two 512-unit
+    dense layers and the classifier (16 weight layers; 512 instead of 4096 units, as is usual
+    for CIFAR, since the feature map is 1x1x512 here)."""
+    bn_at = resolve_bn(bn, "vgg16")
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = inputs
+    for stage, (filters, convs) in enumerate(VGG16_STAGES, start=1):
+        for c in range(1, convs + 1):
+            x = _conv(x, filters, 3, 1, f"block{stage}_conv{c}", bn_at, weight_decay)
+        x = layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
+    for i, units in enumerate(VGG16_DENSE_UNITS, start=1):
+        name = f"fc{i}"
+        x = layers.Dense(units, name=name, kernel_initializer="glorot_uniform",
+                         kernel_regularizer=regularizer)(x)
+        if name in bn_at:
+            x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = layers.Activation("relu", name=f"{name}_relu")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="classifier",
+                           kernel_initializer="glorot_uniform")(x)
+    return keras.Model(inputs, outputs, name="vgg16")
+
+
+def build_model(arch: str, depth: int | None, num_classes: int, bn="all",
+                weight_decay: float = 0.0) -> keras.Model:
+    """Build ``arch`` ("resnet" needs ``depth``; "vgg16" ignores it)."""
+    check_architecture(arch, depth)
+    if arch == "resnet":
+        return resnet_v1(depth, num_classes, bn, weight_decay)
+    return vgg16(num_classes, bn, weight_decay)
+
+
+def model_label(arch: str, depth: int | None) -> str:
+    """Display name: ResNet-20, VGG16."""
+    return f"ResNet-{depth}" if arch == "resnet" else "VGG16"

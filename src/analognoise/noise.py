@@ -1,0 +1,246 @@
+"""Additive white Gaussian weight noise (eq. 10-12) and fast noisy evaluation.
+
+For every selected weight tensor W, a trial draws W' = W + N(0, (eta * s)^2) independently
+per element, where ``s`` is the *scale*:
+
+- ``scale="tensor"`` (default): s = std(W) of that tensor (one reading of the paper's
+  "standard deviation of the weights in a layer");
+- ``scale="layer"``: s = one std pooled over all the selected tensors of the layer (the other
+  reading; for a BN layer it pools gamma, beta, ... and differs sharply from per-tensor).
+
+Which tensors are selected is ``targets``. The paper says only "the weights"; the default
+reads that as every *trainable* weight:
+
+- ``"kernels"``: conv / dense kernels only;
+- ``"kernels+biases"``: kernels and biases;
+- ``"trainable"`` (default): every trainable weight, i.e. + BN gamma and beta;
+- ``"all"``: every weight a layer holds, i.e. + BN moving mean and moving variance.
+
+Engine: one built model, its clean weights kept in host memory, noisy values written into the
+existing variables, evaluation over pre-converted input batches by the model's compiled
+predict step. Noise is drawn with NumPy from a seed derived from (base seed, run, eta,
+repeat), so results do not depend on the order of trials nor on the Keras backend.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+
+from .metrics import normalized_accuracy
+from .paths import resolve
+from .training import load_run, load_test_data
+
+TARGETS = {
+    "kernels": frozenset({"kernel"}),
+    "kernels+biases": frozenset({"kernel", "bias"}),
+    "trainable": frozenset({"kernel", "bias", "bn_gamma", "bn_beta", "other_trainable"}),
+    "all": frozenset({"kernel", "bias", "bn_gamma", "bn_beta", "other_trainable",
+                      "bn_moving_mean", "bn_moving_variance", "other_state"}),
+}
+SCALES = ("tensor", "layer")
+PAPER_ETAS = (0.0, 0.01, 0.1, 0.2, 0.3, 0.4)
+
+
+def validate_noise_params(etas, repeats, targets="trainable", scale="tensor") -> list[float]:
+    """Check noise settings before any compute; returns etas as sorted unique floats."""
+    if isinstance(etas, (int, float)):
+        etas = [etas]
+    etas = [float(e) for e in etas]
+    if not etas:
+        raise ValueError("etas is empty: give at least one noise level, e.g. [0, 0.1]")
+    bad = [e for e in etas if not math.isfinite(e) or e < 0]
+    if bad:
+        raise ValueError(f"eta must be a finite fraction >= 0 (0.1 = 10%), got {bad}")
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if targets not in TARGETS:
+        raise ValueError(f"unknown targets {targets!r}: choose one of {', '.join(TARGETS)}")
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
+    return sorted(set(etas))
+
+
+def _role(layer, variable) -> str:
+    name = variable.name.split("/")[-1]
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return {"gamma": "bn_gamma", "beta": "bn_beta", "moving_mean": "bn_moving_mean",
+                "moving_variance": "bn_moving_variance"}[name]
+    if name.endswith("kernel"):
+        return "kernel"
+    if name == "bias":
+        return "bias"
+    return "other_trainable" if variable.trainable else "other_state"
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def weight_inventory(model: keras.Model) -> pd.DataFrame:
+    """Every weight of the model: layer, role, shape, size, std (one row per variable)."""
+    rows = []
+    for layer in _leaf_layers(model):
+        for v in layer.weights:
+            value = keras.ops.convert_to_numpy(v)
+            rows.append(dict(layer=layer.name, role=_role(layer, v), variable=v.path,
+                             shape=tuple(value.shape), size=int(value.size),
+                             std=float(value.std())))
+    return pd.DataFrame(rows)
+
+
+def trial_seed(base_seed: int, run_key: int, eta: float, repeat: int) -> np.random.SeedSequence:
+    """Independent, order-free seed for one noise trial."""
+    return np.random.SeedSequence([int(base_seed), int(run_key), round(eta * 1_000_000), int(repeat)])
+
+
+def run_key(run_id: str) -> int:
+    """A 32-bit integer from a run id, for :func:`trial_seed`."""
+    return int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16)
+
+
+@dataclass
+class _Target:
+    variable: object
+    layer: str
+    role: str
+    clean: np.ndarray
+    scale: float  # std used for sigma = eta * scale
+
+
+class WeightNoise:
+    """Writes noisy copies of a model's selected weights into its variables, and restores them.
+
+    Usage: ``noise = WeightNoise(model); noise.apply(0.1, seed); ...; noise.restore()``.
+    """
+
+    def __init__(self, model: keras.Model, targets: str = "trainable", scale: str = "tensor"):
+        validate_noise_params([0.0], 1, targets, scale)
+        roles = TARGETS[targets]
+        self.model = model
+        self.targets: list[_Target] = []
+        for layer in _leaf_layers(model):
+            chosen = [v for v in layer.weights if _role(layer, v) in roles]
+            values = [keras.ops.convert_to_numpy(v).astype("float32") for v in chosen]
+            pooled = float(np.concatenate([x.ravel() for x in values]).std()) if values else 0.0
+            for v, x in zip(chosen, values):
+                s = float(x.std()) if scale == "tensor" else pooled
+                self.targets.append(_Target(v, layer.name, _role(layer, v), x, s))
+
+    def draw(self, eta: float, seed) -> list[np.ndarray]:
+        """The additive noise of one trial, one float32 array per target, in target order."""
+        rng = np.random.default_rng(seed)
+        return [
+            (eta * t.scale) * rng.standard_normal(t.clean.shape, dtype=np.float32)
+            for t in self.targets
+        ]
+
+    def apply(self, eta: float, seed) -> None:
+        """Set every target to clean + noise(eta, seed)."""
+        if eta == 0:
+            return self.restore()
+        for t, n in zip(self.targets, self.draw(eta, seed)):
+            t.variable.assign(t.clean + n)
+
+    def restore(self) -> None:
+        """Put the clean weights back."""
+        for t in self.targets:
+            t.variable.assign(t.clean)
+
+
+class Evaluator:
+    """Top-1 accuracy of a model on fixed test data, reusing one compiled predict step.
+
+    ``x``: float32 (N, 32, 32, 3) normalised images; ``y``: int labels (N,).
+    """
+
+    def __init__(self, model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000):
+        self.model = model
+        self.y = np.asarray(y)
+        self.batches = [keras.ops.convert_to_tensor(x[i : i + batch_size])
+                        for i in range(0, len(x), batch_size)]
+
+    def __call__(self) -> tuple[float, float]:
+        """(accuracy, fraction of images with any non-finite output); non-finite = wrong."""
+        probs = np.concatenate([keras.ops.convert_to_numpy(self.model.predict_on_batch(b))
+                                for b in self.batches])
+        finite = np.isfinite(probs).all(axis=1)
+        predicted = np.argmax(np.where(finite[:, None], probs, -np.inf), axis=1)
+        correct = (predicted == self.y) & finite
+        return float(correct.mean()), float(1.0 - finite.mean())
+
+
+def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS,
+               repeats: int = 5, targets: str = "trainable", scale: str = "tensor",
+               seed: int = 0, run_id: str = "", batch_size: int = 1000,
+               progress: bool = True) -> pd.DataFrame:
+    """Evaluate the model under weight noise for every (eta, repeat).
+
+    Returns the tidy noise table: eta, repeat, accuracy, nonfinite_fraction, clean_accuracy,
+    normalized_accuracy (eq. 13), targets, scale, seed. eta = 0 is evaluated once (it is
+    deterministic) and its row is repeated for every repeat. The model's weights are clean
+    again on return, also after an error.
+    """
+    etas = validate_noise_params(etas, repeats, targets, scale)
+    noise = WeightNoise(model, targets, scale)
+    evaluate = Evaluator(model, x, y, batch_size)
+    key = run_key(run_id)
+    clean_accuracy, clean_nonfinite = evaluate()
+    rows = []
+    try:
+        for eta in etas:
+            started = time.perf_counter()
+            for repeat in range(repeats):
+                if eta == 0:
+                    acc, nonfinite = clean_accuracy, clean_nonfinite
+                else:
+                    noise.apply(eta, trial_seed(seed, key, eta, repeat))
+                    acc, nonfinite = evaluate()
+                rows.append(dict(eta=eta, repeat=repeat, accuracy=acc,
+                                 nonfinite_fraction=nonfinite))
+            if progress:
+                accs = [r["accuracy"] for r in rows[-repeats:]]
+                print(f"eta={eta:.3f}: accuracy {np.mean(accs):.4f} (min {min(accs):.4f}, "
+                      f"max {max(accs):.4f}) over {repeats} trials in "
+                      f"{time.perf_counter() - started:.1f} s", flush=True)
+    finally:
+        noise.restore()
+    table = pd.DataFrame(rows)
+    table["clean_accuracy"] = clean_accuracy
+    table["normalized_accuracy"] = normalized_accuracy(table["accuracy"], clean_accuracy)
+    table["targets"], table["scale"], table["seed"] = targets, scale, seed
+    return table
+
+
+def inject_run(run_dir, etas=PAPER_ETAS, repeats: int = 5, targets: str = "trainable",
+               scale: str = "tensor", test_subset: int | None = None, seed: int = 0,
+               data_dir=None, output: str = "noise.csv", batch_size: int = 1000) -> pd.DataFrame:
+    """Noise grid for a finished training run; writes ``<run_dir>/<output>`` atomically.
+
+    All settings are checked, and the run and the dataset looked up, before any compute.
+    The table gains ``run_id`` and ``test_images`` columns.
+    """
+    validate_noise_params(etas, repeats, targets, scale)
+    if test_subset is not None and (not isinstance(test_subset, int) or test_subset < 1):
+        raise ValueError(f"test_subset must be None or an integer >= 1, got {test_subset!r}")
+    model, record = load_run(run_dir)
+    x, y = load_test_data(record, test_subset, data_dir)
+    table = noise_grid(model, x, y, etas, repeats, targets, scale, seed, record["run_id"],
+                       batch_size)
+    table.insert(0, "run_id", record["run_id"])
+    table["test_images"] = len(y)
+    target = resolve(run_dir) / output
+    tmp = target.with_suffix(".tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, target)
+    return table

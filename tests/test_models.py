@@ -1,0 +1,69 @@
+import keras
+import numpy as np
+import pytest
+
+from analognoise.models import bn_sites, build_model, resolve_bn
+
+
+def bn_layers(model):
+    return [l.name for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+
+
+@pytest.mark.parametrize("depth, he_et_al", [(20, 0.27e6), (32, 0.46e6), (44, 0.66e6), (56, 0.85e6)])
+def test_resnet_parameter_counts_match_the_standard_models(depth, he_et_al):
+    count = build_model("resnet", depth, 10, "all").count_params()
+    # the Keras cifar10_resnet example (v1, projection shortcuts): 274,442 for ResNet-20 and
+    # 195,776 more per 12 layers; ours adds BN on the two projection shortcuts (4 x (32 + 64))
+    keras_example = 274_442 + (depth - 20) // 12 * 195_776
+    assert count == keras_example + 384
+    # He et al. 2016, table 6, rounded to 0.01M (their option-A shortcuts have no weights)
+    assert abs(count - he_et_al) / he_et_al < 0.03
+
+
+def test_vgg16_has_13_convs_and_3_dense_layers():
+    model = build_model("vgg16", None, 100, "none")
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
+    assert len(convs) == 13 and len(dense) == 3
+    # 14.71M conv + 0.26M + 0.26M dense + 51.3k classifier
+    assert abs(model.count_params() - 15.29e6) / 15.29e6 < 0.01
+
+
+@pytest.mark.parametrize("arch, depth, sites", [("resnet", 20, 21), ("resnet", 56, 57), ("vgg16", None, 15)])
+def test_bn_placements(arch, depth, sites):
+    assert len(bn_sites(arch, depth)) == sites
+    assert len(bn_layers(build_model(arch, depth, 10, "all"))) == sites
+    assert bn_layers(build_model(arch, depth, 10, "none")) == []
+    assert len(bn_layers(build_model(arch, depth, 10, "first:3"))) == 3
+    chosen = bn_sites(arch, depth)[-2:]
+    assert bn_layers(build_model(arch, depth, 10, chosen)) == [f"{s}_bn" for s in chosen]
+
+
+def test_output_is_a_distribution_over_classes():
+    model = build_model("resnet", 8, 100, "all")
+    probs = model(np.zeros((2, 32, 32, 3), "float32"), training=False)
+    assert probs.shape == (2, 100)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(probs).sum(1), 1, rtol=1e-5)
+
+
+def test_kernels_are_glorot_uniform():
+    model = build_model("resnet", 8, 10, "none")
+    kernel = model.get_layer("s2_b0_conv2").kernel.numpy()
+    fan_in, fan_out = 3 * 3 * 64, 3 * 3 * 64
+    limit = np.sqrt(6 / (fan_in + fan_out))
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.95 * limit
+
+
+@pytest.mark.parametrize("arch, depth, bn, message", [
+    ("resnet", 21, "all", "6n\\+2"),
+    ("resnet", 2, "all", "6n\\+2"),
+    ("resnot", 20, "all", "resnet, vgg16"),
+    ("resnet", 20, ["no_such_layer"], "valid sites"),
+    ("resnet", 20, "first:x", "first:K"),
+    ("resnet", 20, "some", "not a placement"),
+])
+def test_bad_model_requests_are_refused_with_the_choices(arch, depth, bn, message):
+    with pytest.raises(ValueError, match=message):
+        build_model(arch, depth, 10, bn)
+    with pytest.raises(ValueError):
+        resolve_bn(bn, arch, depth)

@@ -1,0 +1,144 @@
+import keras
+import numpy as np
+import pytest
+
+from analognoise import noise
+from analognoise.models import build_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    m = build_model("resnet", 8, 10, "all")
+    # make BN statistics and biases non-trivial, as after training
+    rng = np.random.default_rng(0)
+    for layer in m.layers:
+        for v in layer.weights:
+            if v.name in ("bias", "beta", "moving_mean"):
+                v.assign(rng.normal(0, 0.1, v.shape).astype("float32"))
+            elif v.name in ("gamma", "moving_variance"):
+                v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
+    return m
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(64, 32, 32, 3)).astype("float32"), rng.integers(0, 10, 64)
+
+
+def snapshot(model):
+    return {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.weights}
+
+
+def test_noise_std_is_eta_times_weight_std_per_tensor(model):
+    eta = 0.2
+    wn = noise.WeightNoise(model, "trainable", "tensor")
+    for t, n in zip(wn.targets, wn.draw(eta, seed=7)):
+        expected = eta * t.clean.std()
+        if t.clean.size >= 1000:  # sampling error of a std estimate ~ 1/sqrt(2n)
+            assert n.std() == pytest.approx(expected, rel=5 / np.sqrt(2 * t.clean.size))
+            assert abs(n.mean()) < 5 * expected / np.sqrt(t.clean.size)
+        assert t.scale == pytest.approx(t.clean.std())
+
+
+def test_layer_scale_pools_one_std_over_the_layers_tensors(model):
+    wn = noise.WeightNoise(model, "trainable", "layer")
+    bn = [t for t in wn.targets if t.layer == "stem_conv_bn"]
+    pooled = np.concatenate([t.clean.ravel() for t in bn]).std()
+    assert {t.role for t in bn} == {"bn_gamma", "bn_beta"}
+    assert all(t.scale == pytest.approx(pooled) for t in bn)
+    per_tensor = noise.WeightNoise(model, "trainable", "tensor")
+    gamma = next(t for t in per_tensor.targets if t.layer == "stem_conv_bn" and t.role == "bn_gamma")
+    assert gamma.scale < 0.5 * pooled, "the two readings of the paper differ sharply for BN"
+
+
+@pytest.mark.parametrize("targets, roles", [
+    ("kernels", {"kernel"}),
+    ("kernels+biases", {"kernel", "bias"}),
+    ("trainable", {"kernel", "bias", "bn_gamma", "bn_beta"}),
+    ("all", {"kernel", "bias", "bn_gamma", "bn_beta", "bn_moving_mean", "bn_moving_variance"}),
+])
+def test_targets_touch_exactly_the_chosen_variables(model, targets, roles):
+    inventory = noise.weight_inventory(model)
+    before = snapshot(model)
+    wn = noise.WeightNoise(model, targets)
+    wn.apply(0.1, seed=3)
+    after = snapshot(model)
+    wn.restore()
+    changed = {path for path in before if not np.array_equal(before[path], after[path])}
+    expected = set(inventory.loc[inventory.role.isin(roles), "variable"])
+    assert changed == expected
+    restored = snapshot(model)
+    assert all(np.array_equal(before[p], restored[p]) for p in before)
+
+
+def test_eta_zero_leaves_weights_and_accuracy_unchanged(model, images):
+    before = snapshot(model)
+    table = noise.noise_grid(model, *images, etas=[0.0], repeats=3, progress=False)
+    assert table["accuracy"].nunique() == 1
+    assert table["normalized_accuracy"].eq(1.0).all()
+    assert all(np.array_equal(before[p], v) for p, v in snapshot(model).items())
+
+
+def test_same_seed_same_result_and_repeats_differ(model, images):
+    a = noise.noise_grid(model, *images, etas=[0.2, 0.4], repeats=3, seed=5, run_id="r", progress=False)
+    b = noise.noise_grid(model, *images, etas=[0.2, 0.4], repeats=3, seed=5, run_id="r", progress=False)
+    assert a.equals(b)
+    wn = noise.WeightNoise(model)
+    key = noise.run_key("r")
+    d0 = wn.draw(0.2, noise.trial_seed(5, key, 0.2, 0))
+    d1 = wn.draw(0.2, noise.trial_seed(5, key, 0.2, 1))
+    assert not np.allclose(d0[0], d1[0])
+    other_run = wn.draw(0.2, noise.trial_seed(5, noise.run_key("s"), 0.2, 0))
+    assert not np.allclose(d0[0], other_run[0])
+
+
+def test_results_do_not_depend_on_which_etas_run_before(model, images):
+    both = noise.noise_grid(model, *images, etas=[0.1, 0.3], repeats=2, run_id="x", progress=False)
+    alone = noise.noise_grid(model, *images, etas=[0.3], repeats=2, run_id="x", progress=False)
+    assert both[both.eta == 0.3]["accuracy"].tolist() == alone["accuracy"].tolist()
+
+
+def test_nonfinite_outputs_count_as_wrong(model, images):
+    x, _ = images
+    evaluator = noise.Evaluator(model, x, np.zeros(len(x), int))
+    variance = model.get_layer("stem_conv_bn").moving_variance
+    clean = keras.ops.convert_to_numpy(variance).copy()
+    try:
+        variance.assign(-np.ones_like(clean))  # sqrt of a negative variance -> NaN everywhere
+        accuracy, nonfinite = evaluator()
+    finally:
+        variance.assign(clean)
+    assert nonfinite == 1.0 and accuracy == 0.0, "argmax(NaN) = 0 must not count as class 0"
+    assert evaluator()[1] == 0.0
+
+
+def test_large_noise_degrades_accuracy_of_a_trained_classifier():
+    # a linear classifier that separates two blobs perfectly
+    inputs = keras.Input((32, 32, 3))
+    flat = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(flat))
+    w = np.zeros((3072, 2), "float32"); w[:, 0], w[:, 1] = 1, -1
+    model.layers[-1].kernel.assign(w)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    x = (np.where(y == 0, 1.0, -1.0)[:, None] * 0.05 + rng.normal(0, 1, (400, 3072))).astype("float32")
+    t = noise.noise_grid(model, x.reshape(-1, 32, 32, 3), y, etas=[0, 0.5, 8.0], repeats=4, progress=False)
+    means = t.groupby("eta")["accuracy"].mean()
+    assert means[0.0] > 0.95 and means[8.0] < means[0.5] <= means[0.0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(etas=[-0.1]), "eta must be"),
+    (dict(etas=[float("nan")]), "eta must be"),
+    (dict(etas=[]), "empty"),
+    (dict(repeats=0), "repeats"),
+    (dict(repeats=1.5), "repeats"),
+    (dict(targets="weights"), "kernels, kernels\\+biases, trainable, all"),
+    (dict(scale="global"), "tensor, layer"),
+])
+def test_bad_noise_settings_are_refused(kwargs, message):
+    settings = dict(etas=[0.1], repeats=2, targets="trainable", scale="tensor") | kwargs
+    with pytest.raises(ValueError, match=message):
+        noise.validate_noise_params(**settings)

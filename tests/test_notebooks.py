@@ -1,0 +1,43 @@
+"""Both run notebooks, end to end through papermill, on a few hundred fixture images."""
+from pathlib import Path
+
+import pandas as pd
+import papermill as pm
+import pytest
+import yaml
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def execute(name, out_dir, **parameters):
+    return pm.execute_notebook(str(NOTEBOOKS / name), str(out_dir / name),
+                               parameters=parameters, progress_bar=False, kernel_name="python3")
+
+
+def test_train_then_inject_noise(tmp_path, data_root):
+    runs = tmp_path / "runs"
+    execute("train.ipynb", tmp_path, depth=8, bn="none", epochs=1, train_subset=200,
+            runs_dir=str(runs), data_dir=str(data_root))
+    (run_dir,) = runs.iterdir()
+    record = yaml.safe_load((run_dir / "params.yaml").read_text())
+    assert record["params"]["bn"] == "none" and record["train_images"] == 200
+
+    execute("inject_noise.ipynb", tmp_path, run_dir=str(run_dir), etas=[0.0, 0.1, 0.4],
+            repeats=2, test_subset=50, data_dir=str(data_root))
+    table = pd.read_csv(run_dir / "noise.csv")
+    assert len(table) == 6 and set(table.eta) == {0.0, 0.1, 0.4}
+    assert {"run_id", "accuracy", "normalized_accuracy", "nonfinite_fraction", "targets",
+            "scale", "test_images"} <= set(table.columns)
+    assert (table.test_images == 50).all() and (table.targets == "trainable").all()
+
+
+def test_bad_parameters_stop_the_notebooks_and_write_nothing(tmp_path, data_root):
+    runs = tmp_path / "runs"
+    with pytest.raises(pm.PapermillExecutionError, match="6n\\+2"):
+        execute("train.ipynb", tmp_path, depth=21, runs_dir=str(runs), data_dir=str(data_root))
+    assert not runs.exists()
+    with pytest.raises(pm.PapermillExecutionError, match="eta must be"):
+        execute("inject_noise.ipynb", tmp_path, run_dir=str(tmp_path), etas=[-0.1])
+    with pytest.raises(pm.PapermillExecutionError, match="not a finished run"):
+        execute("inject_noise.ipynb", tmp_path, run_dir=str(tmp_path))
+    assert not (tmp_path / "noise.csv").exists()
