@@ -3,8 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+PROFILE ?= quick
+CORES ?= 2
+# the CIFAR copy beside this checkout, if there is one and nothing else was chosen
+ANALOGNOISE_DATA_DIR ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/datasets))
+export ANALOGNOISE_DATA_DIR
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup test benchmark clean
+.PHONY: setup test book benchmark clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing analognoise with its dependencies"
@@ -17,6 +23,11 @@ setup: $(STAMP)
 
 test: setup
 	$(PY) -m pytest
+
+# run the study PROFILE (smoke | quick | paper | path/to/study.yaml), then build the book
+book: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --config study=$(PROFILE)
+	@echo ">> book: $(abspath _build/html/index.html)"
 
 benchmark: setup
 	$(PY) benchmarks/noise_eval.py $(if $(ANALOGNOISE_DATA_DIR),--data-dir $(ANALOGNOISE_DATA_DIR))

@@ -1,0 +1,80 @@
+# The study workflow: train -> inject_noise for every cell of a study grid, then the analysis
+# notebooks, then the book. Runs only what is missing or whose parameters changed.
+#
+#   snakemake --cores 2 --config study=quick          (or smoke, paper, path/to/study.yaml)
+#
+# Training runs are cached by run id (a hash of their parameters), so adding an eta to a config
+# re-runs only the noise step; adding a depth trains only the new model.
+import glob
+
+import yaml
+from analognoise import studies
+
+STUDY = studies.load_study(config.get("study", "quick"))
+CELLS = {cell.run_id: cell for cell in studies.expand(STUDY)}
+RUNS = "data/runs"
+EXECUTED = "data/executed"
+PAGES = "data/book"
+
+
+def as_yaml(parameters):
+    return yaml.safe_dump(parameters, default_flow_style=True, width=10_000).strip()
+
+
+rule all:
+    input:
+        "_build/html/index.html",
+
+
+rule train:
+    output:
+        f"{EXECUTED}/{{run_id}}/train.ipynb",
+    params:
+        yaml=lambda w: as_yaml(studies.train_parameters(CELLS[w.run_id])),
+    shell:
+        "papermill notebooks/train.ipynb {output} -y {params.yaml:q} --log-output --no-progress-bar"
+
+
+rule inject_noise:
+    input:
+        f"{EXECUTED}/{{run_id}}/train.ipynb",
+    output:
+        table=f"{RUNS}/{{run_id}}/noise.csv",
+        notebook=f"{EXECUTED}/{{run_id}}/inject_noise.ipynb",
+    params:
+        yaml=lambda w: as_yaml(studies.noise_parameters(CELLS[w.run_id], RUNS)),
+    shell:
+        "papermill notebooks/inject_noise.ipynb {output.notebook} -y {params.yaml:q} --log-output --no-progress-bar"
+
+
+rule study_page:
+    input:
+        expand(f"{RUNS}/{{run_id}}/noise.csv", run_id=CELLS),
+    output:
+        f"{PAGES}/{{page}}.ipynb",
+    wildcard_constraints:
+        page="results|runs",
+    params:
+        study=STUDY["path"],
+    shell:
+        "papermill notebooks/{wildcards.page}.ipynb {output} -p study {params.study:q} --log-output --no-progress-bar"
+
+
+rule audit_page:
+    output:
+        f"{PAGES}/audit.ipynb",
+    shell:
+        "papermill notebooks/audit.ipynb {output} --log-output --no-progress-bar"
+
+
+rule book:
+    input:
+        expand(f"{PAGES}/{{page}}.ipynb", page=["results", "runs", "audit"]),
+        "_config.yml",
+        "_toc.yml",
+        expand(f"{EXECUTED}/{{run_id}}/inject_noise.ipynb", run_id=CELLS),
+        sorted(glob.glob("book/*.md")),
+    output:
+        "_build/html/index.html",
+    shell:
+        "jupyter-book build . --warningiserror --keep-going --quiet"

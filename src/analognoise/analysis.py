@@ -1,0 +1,446 @@
+"""From a study's runs to the paper's tables, figures, audit and claims, ours beside theirs.
+
+Conventions: accuracies are fractions internally and percent on display; ``variant`` is
+"BN", "no BN" or "partial BN"; the paper's "No BN" column is compared with our "no BN" and
+"partial BN" runs (the paper used partial BN there where no-BN did not train).
+"""
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats
+
+from . import metrics
+from .paths import resolve
+from .studies import expand, load_study
+
+#: the paper's model names -> ours. "Resnet_36" is not a 6n+2 depth; the CIFAR ResNet series
+#: it sits in (20, 44, 56, step 12) and the Keras example it follows put ResNet-32 there.
+PAPER_MODELS = {"Resnet_20": "ResNet-20", "Resnet_36": "ResNet-32", "Resnet_44": "ResNet-44",
+                "Resnet_56": "ResNet-56", "VGG_16": "VGG16"}
+MODEL_ORDER = ["ResNet-20", "ResNet-32", "ResNet-44", "ResNet-56", "VGG16"]
+DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+PAPER_TABLE = {"cifar10": "II", "cifar100": "III"}
+#: 200-epoch CIFAR-10 accuracies of the Keras ``cifar10_resnet`` example (ResNet v1), from the
+#: table in its docstring; the paper's with-BN baselines are compared with them in the audit.
+KERAS_EXAMPLE_V1 = {"ResNet-20": 0.9216, "ResNet-32": 0.9246, "ResNet-44": 0.9250, "ResNet-56": 0.9271}
+
+
+# ---------------------------------------------------------------- the paper's numbers
+def _paper_csv(name: str) -> pd.DataFrame:
+    with resources.files("analognoise.paper").joinpath(name).open() as f:
+        table = pd.read_csv(f)
+    if "paper_model" in table:
+        table.insert(table.columns.get_loc("paper_model") + 1, "model", table["paper_model"].map(PAPER_MODELS))
+    return table
+
+
+def paper_accuracy() -> pd.DataFrame:
+    """Tables II and III: table, dataset, paper_model, model, variant, eta, accuracy (fraction)."""
+    table = _paper_csv("paper_accuracy.csv")
+    table["accuracy"] = table.pop("accuracy_pct") / 100
+    return table
+
+
+def paper_table4() -> pd.DataFrame:
+    """Table IV as published: dataset, paper_model, model, variant, a_avr (fraction)."""
+    table = _paper_csv("paper_table4.csv")
+    table["a_avr"] = table.pop("a_avr_pct") / 100
+    return table
+
+
+def paper_quotes() -> pd.DataFrame:
+    """Numbers quoted in the paper's section IV text, with what each refers to."""
+    return _paper_csv("paper_quotes.csv")
+
+
+def _with_normalized(table: pd.DataFrame, keys) -> pd.DataFrame:
+    clean = table[table.eta == 0].set_index(keys)["accuracy"].rename("clean_accuracy")
+    table = table.join(clean, on=keys)
+    table["normalized_accuracy"] = table["accuracy"] / table["clean_accuracy"]
+    return table
+
+
+def recompute_paper_table4() -> pd.DataFrame:
+    """Eq. 13-14 applied to Tables II/III, beside the published Table IV (fractions)."""
+    keys = ["dataset", "paper_model", "variant"]
+    table = _with_normalized(paper_accuracy(), keys)
+    recomputed = (table[table.eta > 0].groupby(keys)["normalized_accuracy"].mean()
+                  .rename("recomputed").reset_index())
+    merged = paper_table4().merge(recomputed, on=keys)
+    merged = merged.rename(columns={"a_avr": "published"})
+    merged["difference"] = merged["published"] - merged["recomputed"]
+    return merged
+
+
+def check_paper_quotes(tolerance_pct: float = 0.015) -> pd.DataFrame:
+    """Every number quoted in section IV against the value the paper's tables give.
+
+    A difference within ``tolerance_pct`` percentage points is rounding.
+    """
+    keys = ["dataset", "paper_model", "variant"]
+    table = _with_normalized(paper_accuracy(), keys)
+    table4 = paper_table4().set_index(keys)["a_avr"]
+    rows = []
+    for q in paper_quotes().itertuples():
+        key = (q.dataset, q.paper_model, q.variant)
+        if q.quantity == "degradation_eq14":
+            value = 100 * (1 - table4[key])
+        else:
+            cell = table[(table.dataset == q.dataset) & (table.paper_model == q.paper_model)
+                         & (table.variant == q.variant) & np.isclose(table.eta, q.eta)]
+            value = 100 * float(cell["accuracy" if q.quantity == "accuracy" else "normalized_accuracy"].iloc[0])
+        rows.append(dict(section=q.section, quote=q.quote, quantity=q.quantity,
+                         quoted_pct=q.value_pct, from_tables_pct=round(value, 2),
+                         consistent=abs(value - q.value_pct) <= tolerance_pct))
+    return pd.DataFrame(rows)
+
+
+def paper_table_oddities() -> list[str]:
+    """Patterns in Tables II/III that a reader should know: identical cells, floors at chance."""
+    notes = []
+    acc = paper_accuracy()
+    for (dataset, model, variant), g in acc.groupby(["dataset", "paper_model", "variant"]):
+        values = g.sort_values("eta")["accuracy"].round(4).tolist()
+        chance = 0.1 if dataset == "cifar10" else 0.01
+        repeats = [f"{100 * a:.2f}% at eta {100 * e1:g}% and {100 * e2:g}%"
+                   for (e1, a), (e2, b) in zip(zip(g.eta, values), list(zip(g.eta, values))[1:])
+                   if a == b and a > chance]
+        if repeats:
+            notes.append(f"Table {PAPER_TABLE[dataset]}, {model} {variant}: identical accuracy "
+                         + "; ".join(repeats) + " (a copied cell?)")
+        at_chance = [e for e, a in zip(g.eta, values) if e > 0 and abs(a - chance) < 1e-9]
+        if len(at_chance) >= 4:
+            notes.append(f"Table {PAPER_TABLE[dataset]}, {model} {variant}: exactly chance "
+                         f"({100 * chance:g}%) at eta {', '.join(f'{100 * e:g}%' for e in at_chance)}: "
+                         f"every prediction is one class, which non-finite outputs (argmax of NaN = class 0) "
+                         f"or a collapsed network produce")
+    return notes
+
+
+def compare_with_keras_example() -> pd.DataFrame:
+    """The paper's clean CIFAR-10 accuracies with BN beside the Keras example's (fractions)."""
+    paper = paper_accuracy()
+    paper = paper[(paper.dataset == "cifar10") & (paper.variant == "BN") & (paper.eta == 0)]
+    table = paper[paper.model.isin(list(KERAS_EXAMPLE_V1))][["paper_model", "model", "accuracy"]]
+    table = table.rename(columns={"accuracy": "paper"}).assign(keras_example=lambda t: t.model.map(KERAS_EXAMPLE_V1))
+    table["identical"] = np.isclose(table.paper, table.keras_example)
+    return table.reset_index(drop=True)
+
+
+def run_links(runs: pd.DataFrame, pages_to_root: str = "../..") -> pd.DataFrame:
+    """The runs table with HTML links to each run's executed notebooks in the built book
+    (``pages_to_root``: the relative path from the linking page to the project root)."""
+    out = runs.copy()
+    base = f"{pages_to_root}/data/executed"
+    out["notebooks"] = [f'<a href="{base}/{r}/train.html">train</a> · '
+                        f'<a href="{base}/{r}/inject_noise.html">noise</a>' for r in runs.run_id]
+    return out
+
+
+# ---------------------------------------------------------------- our runs
+def load_results(study) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, noise) of a study (name, path or loaded config).
+
+    runs: one row per run with its parameters and training results. noise: every row of every
+    run's noise.csv, labelled with dataset, model, variant, seed. Raises FileNotFoundError
+    naming the runs that are not finished yet.
+    """
+    config = study if isinstance(study, dict) else load_study(study)
+    cells = expand(config)
+    missing = [c.run_id for c in cells if not (resolve("data/runs") / c.run_id / "noise.csv").exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} run(s) of study {config['name']!r} have no noise.csv yet: "
+            f"{', '.join(missing)}. Run `snakemake --cores 2 --config study={config['name']}`."
+        )
+    runs, tables = [], []
+    for cell in cells:
+        run_dir = resolve("data/runs") / cell.run_id
+        record = yaml.safe_load((run_dir / "params.yaml").read_text())
+        labels = dict(run_id=cell.run_id, dataset=cell.params["dataset"], model=cell.model,
+                      variant=cell.variant, bn=str(cell.params["bn"]), seed=cell.params["seed"])
+        runs.append({**labels, "bn_layers": record["bn_layers"], "parameters": record["parameters"],
+                     "epochs": cell.params["epochs"], "train_images": record["train_images"],
+                     "test_accuracy_full": record["test_accuracy"], "test_images_full": record["test_images"],
+                     "data_source": record["data_source"]})
+        table = pd.read_csv(run_dir / "noise.csv").drop(columns=["run_id", "seed"])
+        tables.append(table.assign(**labels))
+    return pd.DataFrame(runs), pd.concat(tables, ignore_index=True)
+
+
+def _values(group: pd.DataFrame, column: str) -> np.ndarray:
+    """The samples a CI is taken over: per-training-seed means if several seeds, else trials."""
+    if group["seed"].nunique() > 1:
+        return group.groupby("seed")[column].mean().to_numpy()
+    return group[column].to_numpy()
+
+
+def summarize(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per (dataset, model, variant, eta): accuracy and normalised accuracy with CIs."""
+    rows = []
+    for (dataset, model, variant, eta), g in noise.groupby(["dataset", "model", "variant", "eta"]):
+        acc = metrics.mean_ci(_values(g, "accuracy"), confidence)
+        norm = metrics.mean_ci(_values(g, "normalized_accuracy"), confidence)
+        rows.append(dict(dataset=dataset, model=model, variant=variant, eta=eta,
+                         trials=len(g), seeds=g["seed"].nunique(),
+                         accuracy=acc[0], accuracy_lo=acc[1], accuracy_hi=acc[2],
+                         normalized_accuracy=norm[0], normalized_lo=norm[1], normalized_hi=norm[2],
+                         nonfinite_fraction=g["nonfinite_fraction"].mean()))
+    return pd.DataFrame(rows)
+
+
+def eq14(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Eq. 14 per (dataset, model, variant) with a CI (over repeats, or over seeds)."""
+    rows = []
+    for (dataset, model, variant), g in noise.groupby(["dataset", "model", "variant"]):
+        if g["seed"].nunique() > 1:
+            per_seed = [metrics.average_normalized_accuracy(s) for _, s in g.groupby("seed")]
+            mean, lo, hi = metrics.mean_ci(per_seed, confidence)
+        else:
+            mean, lo, hi = metrics.average_normalized_accuracy_ci(g, confidence)
+        rows.append(dict(dataset=dataset, model=model, variant=variant, a_avr=mean, a_avr_lo=lo, a_avr_hi=hi))
+    return pd.DataFrame(rows)
+
+
+def _ordered_models(models) -> list[str]:
+    """The paper's models in its order, then any others (e.g. ResNet-8) by name."""
+    models = set(models)
+    return [m for m in MODEL_ORDER if m in models] + sorted(models - set(MODEL_ORDER))
+
+
+def _paper_variant(variant: str) -> str:
+    return "BN" if variant == "BN" else "no BN"
+
+
+def _pct(mean, lo=None, hi=None) -> str:
+    if mean is None or pd.isna(mean):
+        return ""
+    if lo is None or hi - lo < 5e-5:
+        return f"{100 * mean:.2f}"
+    return f"{100 * mean:.2f} ± {100 * (hi - lo) / 2:.2f}"
+
+
+def accuracy_table(summary: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Table II (cifar10) / III (cifar100): accuracy (%) per model and eta, ours (mean ± 95% CI
+    half-width) beside the paper's, for each variant."""
+    paper = paper_accuracy()
+    paper = paper[paper.dataset == dataset]
+    ours = summary[summary.dataset == dataset]
+    rows = []
+    models = _ordered_models(set(ours.model) | set(paper.model))
+    variants = list(dict.fromkeys(["BN", *sorted(ours.variant.unique()), "no BN"]))
+    for model in models:
+        row = {"model": model}
+        for eta in sorted(set(ours.eta) | set(paper.eta)):
+            for variant in variants:
+                o = ours[(ours.model == model) & (ours.variant == variant) & np.isclose(ours.eta, eta)]
+                p = paper[(paper.model == model) & (paper.variant == _paper_variant(variant)) & np.isclose(paper.eta, eta)]
+                label = f"{100 * eta:g}%"
+                if not o.empty:
+                    r = o.iloc[0]
+                    row[(label, variant, "ours")] = _pct(r.accuracy, r.accuracy_lo, r.accuracy_hi)
+                if not p.empty and variant in ("BN", "no BN"):
+                    row[(label, variant, "paper")] = _pct(p.accuracy.iloc[0])
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("model")
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["eta", "variant", "source"])
+    return table.fillna("–")
+
+
+def table4(noise: pd.DataFrame) -> pd.DataFrame:
+    """Table IV: eq. 14 (%) per model, dataset and variant, ours (± 95% CI) beside the paper's."""
+    ours = eq14(noise)
+    paper = paper_table4()
+    rows = []
+    for model in _ordered_models(set(ours.model) | set(paper.model)):
+        row = {"model": model}
+        for dataset in ("cifar10", "cifar100"):
+            for variant in ("BN", "partial BN", "no BN"):
+                o = ours[(ours.model == model) & (ours.dataset == dataset) & (ours.variant == variant)]
+                if not o.empty:
+                    r = o.iloc[0]
+                    row[(DATASET_LABELS[dataset], variant, "ours")] = _pct(r.a_avr, r.a_avr_lo, r.a_avr_hi)
+                if variant != "partial BN":
+                    p = paper[(paper.model == model) & (paper.dataset == dataset) & (paper.variant == variant)]
+                    if not p.empty:
+                        row[(DATASET_LABELS[dataset], variant, "paper")] = _pct(p.a_avr.iloc[0])
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("model")
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["dataset", "variant", "source"])
+    return table.fillna("–")
+
+
+def bn_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """BN vs no-BN (or partial BN) per (dataset, model, eta > 0): the difference of mean
+    normalised accuracy (BN minus other, percentage points) with a Welch CI and p-value.
+
+    Both models are scored on the same test images; their noise draws are independent.
+    With several training seeds the samples are per-seed means, so the CI covers training too.
+    """
+    rows = []
+    noisy = noise[noise.eta > 0]
+    for (dataset, model, eta), g in noisy.groupby(["dataset", "model", "eta"]):
+        bn = g[g.variant == "BN"]
+        for other_variant in ("no BN", "partial BN"):
+            other = g[g.variant == other_variant]
+            if bn.empty or other.empty:
+                continue
+            a, b = _values(bn, "normalized_accuracy"), _values(other, "normalized_accuracy")
+            diff = a.mean() - b.mean()
+            if len(a) > 1 and len(b) > 1 and (a.std() > 0 or b.std() > 0):
+                test = stats.ttest_ind(a, b, equal_var=False)
+                lo, hi = test.confidence_interval(confidence)
+                p_value = test.pvalue
+            else:  # no spread to test against: the difference is exact
+                lo = hi = diff
+                p_value = 0.0 if diff != 0 else 1.0
+            rows.append(dict(dataset=dataset, model=model, eta=eta, versus=other_variant,
+                             bn_minus_other_pp=100 * diff, ci_lo_pp=100 * lo, ci_hi_pp=100 * hi,
+                             p_value=p_value))
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- the paper's claims
+SUPPORTED, PARTLY, NOT_SUPPORTED, INCONCLUSIVE, UNTESTABLE = (
+    "supported", "partly supported", "not supported", "inconclusive", "not testable in this study")
+
+
+def _verdict(passed: int, total: int, failed: int | None = None) -> str:
+    """``passed`` / ``failed`` of ``total`` checks; the rest are undecided (a CI spans 0)."""
+    failed = total - passed if failed is None else failed
+    if total == 0:
+        return UNTESTABLE
+    if passed == total:
+        return SUPPORTED
+    if failed == total:
+        return NOT_SUPPORTED
+    return INCONCLUSIVE if passed == failed == 0 else PARTLY
+
+
+def _clean(summary):
+    return summary[summary.eta == 0].set_index(["dataset", "model", "variant"])["accuracy"]
+
+
+def claims_checklist(noise: pd.DataFrame) -> pd.DataFrame:
+    """Each claim of the paper's section IV and conclusion, and what this study's runs say.
+
+    Columns: section, claim, verdict (supported / partly supported / not supported / not
+    testable in this study), evidence (numbers a reader can check against the tables).
+    """
+    summary = summarize(noise)
+    effect = bn_effect(noise)
+    a_avr = eq14(noise)
+    clean = _clean(summary)
+    rows = []
+
+    def add(section, claim, passed, total, evidence, needs="", failed=None):
+        rows.append(dict(section=section, claim=claim, verdict=_verdict(passed, total, failed),
+                         evidence=evidence if total else f"needs {needs}"))
+
+    pairs = [(d, m, other) for (d, m, v) in clean.index if v == "BN"
+             for other in ("no BN", "partial BN") if (d, m, other) in clean.index]
+    ev = [f"{DATASET_LABELS[d]} {m}: BN {100 * clean[(d, m, 'BN')]:.2f}% vs {v} {100 * clean[(d, m, v)]:.2f}%"
+          for d, m, v in pairs]
+    add("IV-1, IV-2", "Models with BN have a higher clean (eta = 0) accuracy than without BN.",
+        sum(clean[(d, m, "BN")] > clean[(d, m, v)] for d, m, v in pairs), len(pairs), "; ".join(ev),
+        "a model trained both with and without BN")
+
+    rises = []
+    groups = list(summary.groupby(["dataset", "model", "variant"]))
+    for (d, m, v), g in groups:
+        acc = g.sort_values("eta")
+        for (e1, a1, lo1), (e2, a2, hi2) in zip(acc[["eta", "accuracy", "accuracy_lo"]].values,
+                                                acc[["eta", "accuracy", "accuracy_hi"]].values[1:]):
+            if a2 > a1 and lo1 > hi2 - (a2 - a1) and a2 - a1 > 0.01:
+                rises.append(f"{m} {v}: {100 * a1:.2f}% at {100 * e1:g}% -> {100 * a2:.2f}% at {100 * e2:g}%")
+    add("IV-1", "Accuracy decreases as the noise factor eta grows, with and without BN.",
+        len(groups) - len({r.split(':')[0] for r in rises}), len(groups),
+        "no rise of more than 1 pp between consecutive etas" if not rises else "rises: " + "; ".join(rises),
+        "a noise grid")
+
+    strong = effect[effect.eta >= 0.1]
+    ev = [f"{m} eta {100 * e:g}%: {d_:+.1f} pp [{lo:+.1f}, {hi:+.1f}]"
+          for m, e, d_, lo, hi in strong[["model", "eta", "bn_minus_other_pp", "ci_lo_pp", "ci_hi_pp"]].values]
+    add("IV-1, IV-2, VI", "BN models lose a larger fraction of their accuracy under noise "
+        "(lower normalised accuracy, eq. 13) than the same models without BN, at eta >= 10%.",
+        int((strong.ci_hi_pp < 0).sum()), len(strong),
+        "normalised accuracy BN minus no-BN, 95% CI: " + "; ".join(ev), "BN and no-BN runs of one model",
+        failed=int((strong.ci_lo_pp > 0).sum()))
+
+    at10 = summary[np.isclose(summary.eta, 0.1)].set_index(["dataset", "model", "variant"])["accuracy"]
+    pairs10 = [(d, m, v) for d, m, v in pairs if (d, m, "BN") in at10.index and (d, m, v) in at10.index]
+    ev = [f"{m}: BN {100 * at10[(d, m, 'BN')]:.2f}% vs {v} {100 * at10[(d, m, v)]:.2f}%" for d, m, v in pairs10]
+    add("IV-1", "By eta = 10% the BN models' absolute accuracy has fallen below the no-BN models' (most models).",
+        sum(at10[(d, m, "BN")] < at10[(d, m, v)] for d, m, v in pairs10), len(pairs10), "; ".join(ev),
+        "eta = 10% and BN / no-BN pairs")
+
+    bn_resnets = a_avr[(a_avr.variant == "BN") & a_avr.model.str.startswith("ResNet")]
+    checks, total, ev = 0, 0, []
+    for dataset, g in bn_resnets.groupby("dataset"):
+        if len(g) < 2:
+            continue
+        g = g.assign(depth=g.model.str.split("-").str[1].astype(int)).sort_values("depth")
+        total += 1
+        rho = stats.spearmanr(g.depth, g.a_avr).statistic
+        checks += bool(rho < 0)
+        ev.append(f"{DATASET_LABELS[dataset]}: eq. 14 by depth " + ", ".join(
+            f"{m} {100 * a:.1f}%" for m, a in zip(g.model, g.a_avr)) + f" (Spearman rho {rho:+.2f})")
+    add("IV-1, IV-2", "Among BN ResNets, shallower models are more noise-resistant than deeper ones "
+        "(they have fewer BN layers).", checks, total, "; ".join(ev), "BN ResNets of two or more depths")
+
+    n10 = summary[np.isclose(summary.eta, 0.1) & (summary.variant != "BN") & summary.model.str.startswith("ResNet")]
+    checks, total, ev = 0, 0, []
+    for dataset, g in n10.groupby("dataset"):
+        if g.model.nunique() < 2:
+            continue
+        total += 1
+        spread = g.normalized_accuracy.max() - g.normalized_accuracy.min()
+        checks += bool(spread < 0.05)
+        ev.append(f"{DATASET_LABELS[dataset]}: normalised accuracy at 10% spans {100 * spread:.1f} pp over depths")
+    add("IV-1", "Without BN, ResNets' normalised accuracy at eta = 10% is about constant over depth "
+        "(here: spread < 5 pp).", checks, total, "; ".join(ev), "no-BN ResNets of two or more depths")
+
+    wide = a_avr.pivot_table(index=["model", "variant"], columns="dataset", values="a_avr")
+    both = wide.dropna() if {"cifar10", "cifar100"} <= set(wide.columns) else pd.DataFrame(
+        columns=["cifar10", "cifar100"], dtype=float)
+    add("IV-3, VI", "The same model degrades more on CIFAR-100 (harder task) than on CIFAR-10 (eq. 14).",
+        int((both["cifar100"] < both["cifar10"]).sum()), len(both),
+        "; ".join(f"{m} {v}: CIFAR-10 {100 * r.cifar10:.1f}% vs CIFAR-100 {100 * r.cifar100:.1f}%"
+                  for (m, v), r in both.iterrows()), "the same models on CIFAR-10 and CIFAR-100")
+
+    pivot = a_avr.pivot_table(index=["dataset", "model"], columns="variant", values="a_avr")
+    rows_t4 = [(k, r) for k, r in pivot.iterrows() if "BN" in r and r.drop("BN").notna().any()]
+    ev = [f"{DATASET_LABELS[d]} {m}: BN {100 * r['BN']:.1f}% vs "
+          + ", ".join(f"{v} {100 * r[v]:.1f}%" for v in r.index if v != "BN" and pd.notna(r[v]))
+          for (d, m), r in rows_t4]
+    add("IV-4 (Table IV)", "Eq. 14 is lower with BN than without (or with partial BN), for every model and dataset.",
+        sum(all(r["BN"] < r[v] for v in r.index if v != "BN" and pd.notna(r[v])) for _, r in rows_t4),
+        len(rows_t4), "; ".join(ev), "BN and no-BN runs of one model")
+
+    per_model = noise.groupby(["dataset", "model"])["variant"].nunique()
+    layered = [k for k, n in per_model.items() if n >= 3]
+    add("IV-4, VI", "The more BN layers, the higher the clean accuracy and the lower the noise resistance "
+        "(partial BN trades one for the other).", *_layers_trend(noise, a_avr, clean, layered),
+        "one model with BN, partial BN and no BN")
+    return pd.DataFrame(rows)
+
+
+def _layers_trend(noise, a_avr, clean, layered):
+    """(passed, total, evidence) for the number-of-BN-layers claim."""
+    passed, ev = 0, []
+    layers = noise.groupby(["dataset", "model", "variant"])["bn"].first()
+    for dataset, model in layered:
+        g = a_avr[(a_avr.dataset == dataset) & (a_avr.model == model)].copy()
+        g["clean"] = [clean[(dataset, model, v)] for v in g.variant]
+        order = {"no BN": 0, "partial BN": 1, "BN": 2}
+        g = g.sort_values("variant", key=lambda s: s.map(order))
+        ok = g.clean.is_monotonic_increasing and g.a_avr.is_monotonic_decreasing
+        passed += ok
+        ev.append(f"{DATASET_LABELS[dataset]} {model}: " + "; ".join(
+            f"{v} ({layers[(dataset, model, v)]}) clean {100 * c:.1f}%, eq. 14 {100 * a:.1f}%"
+            for v, c, a in zip(g.variant, g.clean, g.a_avr)))
+    return passed, len(layered), "; ".join(ev)

@@ -1,0 +1,121 @@
+"""Study configs (``studies/<name>.yaml``): a grid of training runs plus one noise setting.
+
+A config has ``name``, ``description``, ``grid`` (lists of ``dataset``, ``model`` such as
+``resnet20`` or ``vgg16``, ``bn`` placements, ``seed``), optional ``replace`` rules
+(``{match: {...grid keys...}, bn: ...}``: e.g. partial BN where no-BN does not train),
+``training`` (training parameters, or ``preset``) and ``noise`` (``etas``, ``repeats``,
+``targets``, ``scale``, ``test_subset``, ``seed``). :func:`expand` turns it into cells, each
+one training run (identified by its run id) with its noise settings.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .noise import validate_noise_params
+from .paths import resolve
+from .training import make_params, model_label, run_id
+
+STUDIES_DIR = "studies"
+GRID_KEYS = ("dataset", "model", "bn", "seed")
+NOISE_KEYS = ("etas", "repeats", "targets", "scale", "test_subset", "seed")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of a study: its training parameters and the noise grid applied to it."""
+
+    run_id: str
+    params: dict
+    noise: dict = field(hash=False)
+
+    @property
+    def model(self) -> str:
+        return model_label(self.params["arch"], self.params["depth"])
+
+    @property
+    def variant(self) -> str:
+        """"BN" (every site), "no BN", or "partial BN"."""
+        bn = self.params["bn"]
+        return {"all": "BN", "none": "no BN"}.get(bn, "partial BN") if isinstance(bn, str) else "partial BN"
+
+
+def study_path(study) -> Path:
+    """A config path, or the name of a config in ``studies/`` (smoke, quick, paper, ...)."""
+    path = Path(str(study))
+    if path.suffix in (".yaml", ".yml"):
+        return resolve(path)
+    candidate = resolve(STUDIES_DIR) / f"{study}.yaml"
+    if not candidate.is_file():
+        known = sorted(p.stem for p in resolve(STUDIES_DIR).glob("*.yaml"))
+        raise ValueError(f"unknown study {study!r}: choose one of {', '.join(known)} or give a .yaml path")
+    return candidate
+
+
+def load_study(study) -> dict:
+    """The parsed config of a study (name or path), validated: bad values raise here."""
+    path = study_path(study)
+    if not path.is_file():
+        raise FileNotFoundError(f"study config {path} does not exist")
+    config = yaml.safe_load(path.read_text())
+    config["path"] = str(path)
+    expand(config)  # validates every cell
+    return config
+
+
+def parse_model(name: str) -> tuple[str, int | None]:
+    """"resnet20" -> ("resnet", 20); "vgg16" -> ("vgg16", None)."""
+    match = re.fullmatch(r"resnet(\d+)", str(name))
+    if match:
+        return "resnet", int(match.group(1))
+    if name == "vgg16":
+        return "vgg16", None
+    raise ValueError(f"unknown model {name!r} in study grid: use resnet<depth> (depth 6n+2) or vgg16")
+
+
+def _bn_for(cell: dict, rules: list[dict]):
+    for rule in rules:
+        if all(cell.get(k) == v for k, v in rule["match"].items()):
+            return rule["bn"]
+    return cell["bn"]
+
+
+def expand(config: dict) -> list[Cell]:
+    """All cells of a study, in grid order; raises ValueError on any bad setting."""
+    grid = config.get("grid", {})
+    missing = [k for k in GRID_KEYS if k not in grid]
+    if missing:
+        raise ValueError(f"study grid needs {', '.join(missing)} (lists)")
+    noise = {**config.get("noise", {})}
+    unknown = set(noise) - set(NOISE_KEYS)
+    if unknown:
+        raise ValueError(f"unknown noise settings {sorted(unknown)}; valid: {', '.join(NOISE_KEYS)}")
+    noise["etas"] = validate_noise_params(noise.get("etas", []), noise.get("repeats", 0),
+                                          noise.get("targets", "trainable"), noise.get("scale", "tensor"))
+    training = dict(config.get("training", {}))
+    preset = training.pop("preset", None)
+    cells = []
+    for dataset, model, bn, seed in itertools.product(*(grid[k] for k in GRID_KEYS)):
+        arch, depth = parse_model(model)
+        chosen_bn = _bn_for(dict(dataset=dataset, model=model, bn=bn, seed=seed), config.get("replace", []))
+        params = make_params(preset, **training, dataset=dataset, arch=arch, depth=depth,
+                             bn=chosen_bn, seed=seed)
+        cells.append(Cell(run_id(params), params, noise))
+    ids = [c.run_id for c in cells]
+    if len(set(ids)) != len(ids):
+        raise ValueError("the study grid lists the same run twice")
+    return cells
+
+
+def train_parameters(cell: Cell) -> dict:
+    """papermill parameters of notebooks/train.ipynb for this cell."""
+    return dict(cell.params)
+
+
+def noise_parameters(cell: Cell, runs_dir: str = "data/runs") -> dict:
+    """papermill parameters of notebooks/inject_noise.ipynb for this cell."""
+    return {"run_dir": f"{runs_dir}/{cell.run_id}", **cell.noise}

@@ -1,0 +1,84 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from analognoise import analysis, metrics
+
+
+def test_table_iv_recomputed_from_tables_ii_and_iii():
+    table = analysis.recompute_paper_table4()
+    assert len(table) == 20
+    off = table[(table.difference.abs() > 0.00015)]
+    # the two cells where the published Table IV and Tables II/III disagree
+    assert {(r.dataset, r.paper_model, r.variant) for r in off.itertuples()} == {
+        ("cifar10", "VGG_16", "no BN"), ("cifar100", "Resnet_20", "BN")}
+    vgg = off[off.paper_model == "VGG_16"].iloc[0]
+    assert 100 * vgg.recomputed == pytest.approx(94.85, abs=0.01) and 100 * vgg.published == 93.80
+
+
+def test_text_quotes_that_disagree_with_the_tables():
+    quotes = analysis.check_paper_quotes()
+    bad = quotes[~quotes.consistent]
+    assert sorted(bad.quoted_pct) == [54.62, 87.88, 91.31, 92.17]
+    assert quotes.consistent.sum() == len(quotes) - 4
+
+
+def test_table_oddities_and_the_keras_example():
+    notes = analysis.paper_table_oddities()
+    assert any("89.84% at eta 20% and 30%" in n for n in notes)
+    assert sum("exactly chance" in n for n in notes) == 3
+    keras = analysis.compare_with_keras_example()
+    assert keras.set_index("model").identical.to_dict() == {
+        "ResNet-20": True, "ResNet-32": True, "ResNet-44": False, "ResNet-56": True}
+
+
+def synthetic_noise(bn_drop=0.5, nobn_drop=0.1, repeats=5, seed=0):
+    """Noise tables of one BN and one no-BN model whose accuracy falls linearly in eta."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for variant, clean, drop in (("BN", 0.9, bn_drop), ("no BN", 0.85, nobn_drop)):
+        for eta in (0.0, 0.1, 0.2, 0.4):
+            for r in range(repeats):
+                acc = clean if eta == 0 else clean * (1 - drop * eta / 0.4) + rng.normal(0, 0.005)
+                rows.append(dict(eta=eta, repeat=r, accuracy=acc, nonfinite_fraction=0.0,
+                                 clean_accuracy=clean, normalized_accuracy=acc / clean,
+                                 dataset="cifar10", model="ResNet-20", variant=variant,
+                                 seed=0, run_id=variant, bn=variant, targets="trainable",
+                                 scale="tensor", test_images=100))
+    return pd.DataFrame(rows)
+
+
+def test_tables_show_ours_beside_the_paper():
+    noise = synthetic_noise()
+    summary = analysis.summarize(noise)
+    table = analysis.accuracy_table(summary, "cifar10")
+    assert table.loc["ResNet-20", ("0%", "BN", "paper")] == "92.16"
+    assert table.loc["ResNet-20", ("0%", "BN", "ours")] == "90.00"
+    assert "±" in table.loc["ResNet-20", ("40%", "no BN", "ours")]
+    t4 = analysis.table4(noise)
+    expected = 100 * metrics.average_normalized_accuracy(noise[noise.variant == "BN"])
+    assert t4.loc["ResNet-20", ("CIFAR-10", "BN", "ours")].startswith(f"{expected:.2f}")
+    assert t4.loc["ResNet-32", ("CIFAR-10", "BN", "paper")] == "54.69"
+
+
+def test_bn_effect_and_claims_on_a_known_answer():
+    noise = synthetic_noise(bn_drop=0.5, nobn_drop=0.1)
+    effect = analysis.bn_effect(noise)
+    assert (effect.ci_hi_pp < 0).all() and len(effect) == 3
+    claims = analysis.claims_checklist(noise).set_index("section")
+    assert claims.loc["IV-1, IV-2, VI", "verdict"] == "supported"
+    assert claims.loc["IV-4 (Table IV)", "verdict"] == "supported"
+    assert claims.loc["IV-1, IV-2", "verdict"].tolist()[0] == "supported"  # BN has higher clean accuracy
+    assert claims.loc["IV-3, VI", "verdict"] == "not testable in this study"
+    reversed_claims = analysis.claims_checklist(synthetic_noise(bn_drop=0.1, nobn_drop=0.5)).set_index("section")
+    assert reversed_claims.loc["IV-1, IV-2, VI", "verdict"] == "not supported"
+    same = analysis.claims_checklist(synthetic_noise(bn_drop=0.3, nobn_drop=0.3, repeats=3)).set_index("section")
+    assert same.loc["IV-1, IV-2, VI", "verdict"] in ("inconclusive", "partly supported")
+
+
+def test_several_seeds_give_intervals_over_seeds():
+    noise = pd.concat([synthetic_noise(seed=s).assign(seed=s) for s in range(3)])
+    summary = analysis.summarize(noise)
+    row = summary[(summary.variant == "BN") & (summary.eta == 0.4)].iloc[0]
+    assert row.seeds == 3 and row.trials == 15
+    assert analysis.eq14(noise).a_avr_lo.notna().all()

@@ -1,0 +1,59 @@
+import copy
+
+import pytest
+import yaml
+
+from analognoise import studies
+
+
+def test_the_shipped_profiles_expand():
+    assert [c.variant for c in studies.expand(studies.load_study("quick"))] == ["BN", "no BN"]
+    smoke = studies.expand(studies.load_study("smoke"))
+    assert {c.model for c in smoke} == {"ResNet-8"} and smoke[0].noise["repeats"] == 2
+    paper = studies.expand(studies.load_study("paper"))
+    assert len(paper) == 20
+    bn = {(c.params["dataset"], c.model): c.params["bn"] for c in paper if c.params["bn"] != "all"}
+    assert bn[("cifar10", "VGG16")] == "first:2" and bn[("cifar10", "ResNet-20")] == "none"
+    assert all(bn[("cifar100", m)] == "first:2" for m in ("ResNet-20", "ResNet-56", "VGG16"))
+    assert all(c.params["epochs"] == 200 and c.params["batch_size"] == 32 for c in paper)
+
+
+def test_adding_an_eta_keeps_every_run_and_adding_a_depth_adds_one():
+    config = studies.load_study("quick")
+    ids = [c.run_id for c in studies.expand(config)]
+    more_noise = copy.deepcopy(config)
+    more_noise["noise"]["etas"].append(0.5)
+    assert [c.run_id for c in studies.expand(more_noise)] == ids
+    deeper = copy.deepcopy(config)
+    deeper["grid"]["model"].append("resnet32")
+    new_ids = [c.run_id for c in studies.expand(deeper)]
+    assert set(ids) < set(new_ids) and len(new_ids) == 4
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["grid"].update(model=["resnet21"]), "6n\\+2"),
+    (lambda c: c["grid"].update(model=["alexnet"]), "resnet<depth>"),
+    (lambda c: c["noise"].update(etas=[-1]), "eta must be"),
+    (lambda c: c["noise"].update(sigma=1), "unknown noise settings"),
+    (lambda c: c["grid"].pop("seed"), "needs seed"),
+    (lambda c: c["grid"].update(bn=["all", "all"]), "same run twice"),
+])
+def test_bad_study_configs_are_refused(tmp_path, change, message):
+    config = yaml.safe_load(studies.study_path("smoke").read_text())
+    change(config)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match=message):
+        studies.load_study(path)
+
+
+def test_unknown_study_name_lists_the_profiles():
+    with pytest.raises(ValueError, match="paper, quick, smoke"):
+        studies.load_study("fast")
+
+
+def test_notebook_parameters_of_a_cell():
+    cell = studies.expand(studies.load_study("quick"))[0]
+    assert studies.train_parameters(cell)["train_subset"] == 10000
+    noise = studies.noise_parameters(cell)
+    assert noise["run_dir"] == f"data/runs/{cell.run_id}" and noise["repeats"] == 10
