@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from analognoise import data
+from analognoise.training import AugmentedBatches
 from conftest import SHARED_DATASETS, write_cifar10
 
 
@@ -84,19 +85,19 @@ def test_download_checks_md5_and_extracts(tmp_path, monkeypatch):
 
 def test_augmentation_shifts_and_flips_but_keeps_content(data_root):
     ds = data.load_cifar("cifar10", data_root)
-    plain = data.AugmentedBatches(ds, 32, seed=0, augment=False)
+    plain = AugmentedBatches(ds, 32, seed=0, augment=False)
     x, y = plain[0]
     assert x.shape == (32, 32, 32, 3) and y.shape == (32, 10) and np.allclose(y.sum(1), 1)
-    aug = data.AugmentedBatches(ds, 32, seed=0)
+    aug = AugmentedBatches(ds, 32, seed=0)
     xa, ya = aug[0]
     assert np.array_equal(ya, y), "same order with the same seed and epoch"
     assert not np.allclose(xa, x)
-    again = data.AugmentedBatches(ds, 32, seed=0)[0][0]
+    again = AugmentedBatches(ds, 32, seed=0)[0][0]
     assert np.array_equal(xa, again), "augmentation is deterministic"
     aug.on_epoch_end()
     assert not np.array_equal(aug[0][1], y) or not np.allclose(aug[0][0], xa), "new epoch reshuffles"
     # a zero shift without flips reproduces the images exactly
-    zero = data.AugmentedBatches(ds, 32, seed=0, shift=0)
+    zero = AugmentedBatches(ds, 32, seed=0, shift=0)
     xz, _ = zero[0]
     flipped = np.array([np.allclose(a, b[:, ::-1]) and not np.allclose(a, b) for a, b in zip(xz, x)])
     same = np.array([np.allclose(a, b) for a, b in zip(xz, x)])

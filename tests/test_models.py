@@ -2,7 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from analognoise.models import bn_sites, build_model, resolve_bn
+from analognoise.models import build_model
+from analognoise.params import bn_sites, resolve_bn
 
 
 def bn_layers(model):

@@ -3,24 +3,30 @@ import pandas as pd
 import pytest
 import yaml
 
-from analognoise import data, training
+from analognoise import data, params, training
 
 
 def tiny(**kw):
-    return training.make_params(**{"depth": 8, "epochs": 1, "batch_size": 64} | kw)
+    return params.make_params(**{"depth": 8, "epochs": 1, "batch_size": 64} | kw)
 
 
 def test_run_id_is_stable_and_follows_every_parameter():
     a, b = tiny(), tiny()
-    assert training.run_id(a) == training.run_id(b)
-    assert training.run_id(a).startswith("cifar10-resnet8-bnall-")
-    assert training.run_id(tiny(seed=1)) != training.run_id(a)
-    assert training.run_id(tiny(bn="first:2")).startswith("cifar10-resnet8-bnfirst2-")
-    assert training.make_params(arch="vgg16", depth=56)["depth"] is None
+    assert params.run_id(a) == params.run_id(b)
+    assert params.run_id(a).startswith("cifar10-resnet8-bnall-")
+    assert params.run_id(tiny(seed=1)) != params.run_id(a)
+    assert params.run_id(tiny(bn="first:2")).startswith("cifar10-resnet8-bnfirst2-")
+    assert params.make_params(arch="vgg16", depth=56)["depth"] is None
+
+
+def test_checkpoint_epochs_are_initialisation_powers_of_two_and_the_last():
+    assert training.checkpoint_epochs(8) == [0, 1, 2, 4, 8]
+    assert training.checkpoint_epochs(200) == [0, 1, 2, 4, 8, 16, 32, 64, 128, 200]
+    assert training.checkpoint_epochs(1) == [0, 1]
 
 
 def test_step_schedule_is_the_keras_example_at_200_epochs():
-    p = training.make_params(preset="keras-cifar10-resnet")
+    p = params.make_params(preset="keras-cifar10-resnet")
     lr = {e: training.learning_rate_at(e, p) for e in (0, 80, 81, 120, 121, 160, 161, 180, 181)}
     assert lr[0] == lr[80] == 1e-3
     assert lr[81] == pytest.approx(1e-4) and lr[120] == pytest.approx(1e-4)
@@ -30,9 +36,9 @@ def test_step_schedule_is_the_keras_example_at_200_epochs():
 
 
 def test_notebook_preset_sets_its_own_keys_only():
-    p = training.notebook_params("keras-cifar10-resnet", depth=56, epochs=3, bn="none")
+    p = params.notebook_params("keras-cifar10-resnet", depth=56, epochs=3, bn="none")
     assert p["epochs"] == 200 and p["depth"] == 56 and p["bn"] == "none"
-    assert training.notebook_params("", epochs=3)["epochs"] == 3
+    assert params.notebook_params("", epochs=3)["epochs"] == 3
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -54,21 +60,24 @@ def test_missing_data_fails_before_anything_is_written(tmp_path):
 
 
 def test_train_then_find_the_finished_run(tmp_path, data_root, capsys):
-    params = tiny(epochs=2, dataset="cifar100")
-    run_dir = training.train_run(params, tmp_path, data_root, verbose=0)
-    assert run_dir.name == training.run_id(params)
-    assert sorted(p.name for p in run_dir.iterdir()) == ["history.csv", "model.keras", "params.yaml"]
+    p = tiny(epochs=2, dataset="cifar100")
+    run_dir = training.train_run(p, tmp_path, data_root, verbose=0)
+    assert run_dir.name == params.run_id(p)
+    assert sorted(f.name for f in run_dir.iterdir()) == [
+        "checkpoints", "history.csv", "model.keras", "params.yaml"]
+    assert sorted(f.name for f in (run_dir / "checkpoints").iterdir()) == [
+        "epoch-0000.weights.h5", "epoch-0001.weights.h5", "epoch-0002.weights.h5"]
     record = yaml.safe_load((run_dir / "params.yaml").read_text())
-    assert record["params"] == params and record["bn_layers"] == 9
+    assert record["params"] == p and record["bn_layers"] == 9
     assert 0 <= record["test_accuracy"] <= 1 and record["test_images"] == 200
     history = pd.read_csv(run_dir / "history.csv")
     assert history["epoch"].tolist() == [1, 2] and {"loss", "accuracy", "learning_rate"} <= set(history)
-    assert training.train_run(params, tmp_path, data_root) == run_dir
+    assert training.train_run(p, tmp_path, data_root) == run_dir
     assert "not training again" in capsys.readouterr().out
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, data_root, monkeypatch, capsys):
-    params = tiny(epochs=3)
+    p = tiny(epochs=3)
     original = training.EpochCheckpoint.on_epoch_end
 
     def crash_after_first_epoch(self, epoch, logs=None):
@@ -78,12 +87,12 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, data_root, monkeypat
 
     monkeypatch.setattr(training.EpochCheckpoint, "on_epoch_end", crash_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
-        training.train_run(params, tmp_path, data_root, verbose=0)
-    rid = training.run_id(params)
+        training.train_run(p, tmp_path, data_root, verbose=0)
+    rid = params.run_id(p)
     assert not (tmp_path / rid).exists(), "an interrupted run must not look finished"
     assert (tmp_path / f"{rid}.partial" / "checkpoint.keras").exists()
     monkeypatch.setattr(training.EpochCheckpoint, "on_epoch_end", original)
-    run_dir = training.train_run(params, tmp_path, data_root, verbose=0)
+    run_dir = training.train_run(p, tmp_path, data_root, verbose=0)
     assert "resuming" in capsys.readouterr().out
     assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [1, 2, 3]
     assert not (tmp_path / f"{rid}.partial").exists()
@@ -91,8 +100,8 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, data_root, monkeypat
 
 def test_a_model_learns_the_fixture_classes(tmp_path, data_root):
     # no BN: after ~40 steps BN moving averages (momentum 0.99) are still far from the data
-    params = tiny(epochs=4, batch_size=32, augment=False, bn="none", lr_schedule="constant")
-    run_dir = training.train_run(params, tmp_path, data_root, verbose=0)
+    p = tiny(epochs=4, batch_size=32, augment=False, bn="none", lr_schedule="constant")
+    run_dir = training.train_run(p, tmp_path, data_root, verbose=0)
     model, record = training.load_run(run_dir)
     assert record["test_accuracy"] > 0.5, "10 colour-coded classes, chance is 0.1"
     x, y = training.load_test_data(record, data_dir=data_root)

@@ -212,10 +212,6 @@ def _ordered_models(models) -> list[str]:
     return [m for m in MODEL_ORDER if m in models] + sorted(models - set(MODEL_ORDER))
 
 
-def _paper_variant(variant: str) -> str:
-    return "BN" if variant == "BN" else "no BN"
-
-
 def _pct(mean, lo=None, hi=None) -> str:
     if mean is None or pd.isna(mean):
         return ""
@@ -224,54 +220,54 @@ def _pct(mean, lo=None, hi=None) -> str:
     return f"{100 * mean:.2f} ± {100 * (hi - lo) / 2:.2f}"
 
 
+def _variants(ours: pd.DataFrame) -> list[str]:
+    return [v for v in ("BN", "partial BN", "no BN") if v in set(ours.variant) or v != "partial BN"]
+
+
 def accuracy_table(summary: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """Table II (cifar10) / III (cifar100): accuracy (%) per model and eta, ours (mean ± 95% CI
-    half-width) beside the paper's, for each variant."""
+    """Table II (cifar10) / III (cifar100): accuracy (%) per model and variant (rows) and eta
+    (columns), ours (mean ± 95% CI half-width) beside the paper's."""
     paper = paper_accuracy()
     paper = paper[paper.dataset == dataset]
     ours = summary[summary.dataset == dataset]
     rows = []
-    models = _ordered_models(set(ours.model) | set(paper.model))
-    variants = list(dict.fromkeys(["BN", *sorted(ours.variant.unique()), "no BN"]))
-    for model in models:
-        row = {"model": model}
-        for eta in sorted(set(ours.eta) | set(paper.eta)):
-            for variant in variants:
-                o = ours[(ours.model == model) & (ours.variant == variant) & np.isclose(ours.eta, eta)]
-                p = paper[(paper.model == model) & (paper.variant == _paper_variant(variant)) & np.isclose(paper.eta, eta)]
+    for model in _ordered_models(set(ours.model) | set(paper.model)):
+        for variant in _variants(ours):
+            row = {"model": model, "variant": variant}
+            for eta in sorted(set(ours.eta) | set(paper.eta)):
                 label = f"{100 * eta:g}%"
-                if not o.empty:
-                    r = o.iloc[0]
-                    row[(label, variant, "ours")] = _pct(r.accuracy, r.accuracy_lo, r.accuracy_hi)
-                if not p.empty and variant in ("BN", "no BN"):
-                    row[(label, variant, "paper")] = _pct(p.accuracy.iloc[0])
-        rows.append(row)
-    table = pd.DataFrame(rows).set_index("model")
-    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["eta", "variant", "source"])
-    return table.fillna("–")
+                o = ours[(ours.model == model) & (ours.variant == variant) & np.isclose(ours.eta, eta)]
+                p = paper[(paper.model == model) & (paper.variant == variant) & np.isclose(paper.eta, eta)]
+                row[(label, "ours")] = _pct(o.accuracy.iloc[0], o.accuracy_lo.iloc[0], o.accuracy_hi.iloc[0]) if len(o) else ""
+                row[(label, "paper")] = _pct(p.accuracy.iloc[0]) if len(p) else ""
+            rows.append(row)
+    return _tidy_table(rows, ["eta", "source"])
+
+
+def _tidy_table(rows: list[dict], column_names: list[str]) -> pd.DataFrame:
+    """Rows keyed by (model, variant), without the rows that have no number at all."""
+    table = pd.DataFrame(rows).set_index(["model", "variant"])
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=column_names)
+    table = table[(table != "").any(axis=1)]
+    return table.replace("", "–")
 
 
 def table4(noise: pd.DataFrame) -> pd.DataFrame:
-    """Table IV: eq. 14 (%) per model, dataset and variant, ours (± 95% CI) beside the paper's."""
+    """Table IV: eq. 14 (%) per model and variant (rows) and dataset (columns), ours (± 95% CI
+    half-width) beside the paper's."""
     ours = eq14(noise)
     paper = paper_table4()
     rows = []
     for model in _ordered_models(set(ours.model) | set(paper.model)):
-        row = {"model": model}
-        for dataset in ("cifar10", "cifar100"):
-            for variant in ("BN", "partial BN", "no BN"):
+        for variant in _variants(ours):
+            row = {"model": model, "variant": variant}
+            for dataset, label in DATASET_LABELS.items():
                 o = ours[(ours.model == model) & (ours.dataset == dataset) & (ours.variant == variant)]
-                if not o.empty:
-                    r = o.iloc[0]
-                    row[(DATASET_LABELS[dataset], variant, "ours")] = _pct(r.a_avr, r.a_avr_lo, r.a_avr_hi)
-                if variant != "partial BN":
-                    p = paper[(paper.model == model) & (paper.dataset == dataset) & (paper.variant == variant)]
-                    if not p.empty:
-                        row[(DATASET_LABELS[dataset], variant, "paper")] = _pct(p.a_avr.iloc[0])
-        rows.append(row)
-    table = pd.DataFrame(rows).set_index("model")
-    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["dataset", "variant", "source"])
-    return table.fillna("–")
+                p = paper[(paper.model == model) & (paper.dataset == dataset) & (paper.variant == variant)]
+                row[(label, "ours")] = _pct(o.a_avr.iloc[0], o.a_avr_lo.iloc[0], o.a_avr_hi.iloc[0]) if len(o) else ""
+                row[(label, "paper")] = _pct(p.a_avr.iloc[0]) if len(p) else ""
+            rows.append(row)
+    return _tidy_table(rows, ["dataset", "source"])
 
 
 def bn_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:

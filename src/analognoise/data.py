@@ -1,4 +1,4 @@
-"""CIFAR-10 / CIFAR-100 in the official python format: finding, loading, normalising, augmenting.
+"""CIFAR-10 / CIFAR-100 in the official python format: finding, loading, normalising.
 
 Images are kept as ``uint8`` arrays of shape ``(N, 32, 32, 3)`` (NHWC) until a batch is
 needed; labels are ``int64`` arrays of shape ``(N,)``. Normalisation is per-channel
@@ -27,7 +27,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from .paths import resolve
@@ -253,54 +252,6 @@ def describe_source(source: str) -> str:
     if readme.is_file() and "JPEG round trip" in readme.read_text(errors="ignore"):
         return f"CIFAR-10, JPEG round-trip copy ({source})"
     return source
-
-
-class AugmentedBatches(keras.utils.PyDataset):
-    """Training batches with the paper's augmentation: random shifts and horizontal flips.
-
-    Each image is zero-padded by ``shift`` pixels per side and randomly cropped back to
-    32x32 (a shift of up to +-``shift`` pixels), then flipped left-right with probability
-    1/2, then standardised (``augment=False``: only standardised). Yields ``(x float32 (B, 32, 32, 3), y one-hot float32 (B, K))``.
-    The order and the augmentation of epoch ``e`` depend only on ``(seed, e)``.
-    """
-
-    def __init__(self, data: Cifar, batch_size: int, seed: int, shift: int = 4, augment=True,
-                 start_epoch: int = 0):
-        super().__init__()
-        self.data = data
-        self.batch_size = batch_size
-        self.seed = seed
-        self.shift = shift
-        self.augment = augment
-        pad = ((0, 0), (shift, shift), (shift, shift), (0, 0))
-        self.padded = np.pad(data.x_train, pad) if augment else None
-        self.epoch = start_epoch
-        self._order = self._permutation()
-
-    def _permutation(self) -> np.ndarray:
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.data.y_train))
-
-    def __len__(self) -> int:
-        return int(np.ceil(len(self.data.y_train) / self.batch_size))
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._order = self._permutation()
-
-    def __getitem__(self, index):
-        idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            dy, dx = rng.integers(0, 2 * self.shift + 1, size=(2, len(idx)))
-            rows = (dy[:, None] + np.arange(32))[:, :, None]
-            cols = (dx[:, None] + np.arange(32))[:, None, :]
-            images = self.padded[idx[:, None, None], rows, cols]
-            flip = rng.random(len(idx)) < 0.5
-            images[flip] = images[flip, :, ::-1]
-        else:
-            images = self.data.x_train[idx]
-        labels = one_hot(self.data.y_train[idx], self.data.num_classes)
-        return self.data.normalize(images), labels
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:

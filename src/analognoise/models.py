@@ -10,7 +10,7 @@ nor in the Keras ``cifar10_resnet`` example that the paper's with-BN accuracies 
 - ``"all"``: at every site (the paper's "BN after every conv and fully connected layer");
 - ``"none"``: nowhere;
 - ``"first:K"``: at the first K sites in forward order (a *partial* placement);
-- a list of site names: exactly those (see :func:`bn_sites` for the names).
+- a list of site names: exactly those (see :func:`analognoise.params.bn_sites` for the names).
 
 All kernels use Glorot-uniform initialisation, as in the paper. Input: float32
 (N, 32, 32, 3); output: softmax probabilities (N, num_classes).
@@ -20,70 +20,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-ARCHITECTURES = ("resnet", "vgg16")
-VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
-VGG16_DENSE_UNITS = (512, 512)
-
-
-def check_architecture(arch: str, depth: int | None = None) -> None:
-    """Raise ValueError, naming the valid choices, for an unknown arch or bad ResNet depth."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHITECTURES)}")
-    if arch == "resnet":
-        if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-            raise ValueError(
-                f"ResNet depth must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), "
-                f"got {depth!r}"
-            )
-
-
-def _resnet_sites(depth: int) -> list[str]:
-    blocks = (depth - 2) // 6
-    sites = ["stem_conv"]
-    for stack in range(3):
-        for block in range(blocks):
-            sites += [f"s{stack}_b{block}_conv1", f"s{stack}_b{block}_conv2"]
-            if stack > 0 and block == 0:
-                sites.append(f"s{stack}_b{block}_shortcut")
-    return sites
-
-
-def _vgg16_sites() -> list[str]:
-    convs = [
-        f"block{s + 1}_conv{c + 1}" for s, (_, n) in enumerate(VGG16_STAGES) for c in range(n)
-    ]
-    return convs + [f"fc{i + 1}" for i in range(len(VGG16_DENSE_UNITS))]
-
-
-def bn_sites(arch: str, depth: int | None = None) -> list[str]:
-    """Names of all BN sites of the architecture, in forward order."""
-    check_architecture(arch, depth)
-    return _resnet_sites(depth) if arch == "resnet" else _vgg16_sites()
-
-
-def resolve_bn(bn, arch: str, depth: int | None = None) -> frozenset[str]:
-    """The set of site names that get BN for a ``bn`` placement (see module docstring)."""
-    sites = bn_sites(arch, depth)
-    if bn == "all":
-        return frozenset(sites)
-    if bn == "none":
-        return frozenset()
-    if isinstance(bn, str) and bn.startswith("first:"):
-        count = bn.split(":", 1)[1]
-        if not count.isdigit() or not 0 <= int(count) <= len(sites):
-            raise ValueError(f"bn={bn!r}: K in 'first:K' must be an integer in 0..{len(sites)}")
-        return frozenset(sites[: int(count)])
-    if isinstance(bn, (list, tuple, set, frozenset)):
-        unknown = sorted(set(bn) - set(sites))
-        if unknown:
-            raise ValueError(
-                f"bn names unknown sites {unknown}; valid sites of {arch}: {', '.join(sites)}"
-            )
-        return frozenset(bn)
-    raise ValueError(
-        f"bn={bn!r} is not a placement: use 'all', 'none', 'first:K' or a list of site names"
-    )
-
+from .params import VGG16_DENSE_UNITS, VGG16_STAGES, check_architecture, resolve_bn
 
 def _conv(x, filters, kernel_size, strides, name, bn_at, weight_decay, activation=True):
     regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
@@ -155,8 +92,3 @@ def build_model(arch: str, depth: int | None, num_classes: int, bn="all",
     if arch == "resnet":
         return resnet_v1(depth, num_classes, bn, weight_decay)
     return vgg16(num_classes, bn, weight_decay)
-
-
-def model_label(arch: str, depth: int | None) -> str:
-    """Display name: ResNet-20, VGG16."""
-    return f"ResNet-{depth}" if arch == "resnet" else "VGG16"

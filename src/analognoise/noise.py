@@ -24,7 +24,6 @@ repeat), so results do not depend on the order of trials nor on the Keras backen
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -34,38 +33,9 @@ import numpy as np
 import pandas as pd
 
 from .metrics import normalized_accuracy
+from .params import PAPER_ETAS, TARGETS, validate_noise_params
 from .paths import resolve
 from .training import load_run, load_test_data
-
-TARGETS = {
-    "kernels": frozenset({"kernel"}),
-    "kernels+biases": frozenset({"kernel", "bias"}),
-    "trainable": frozenset({"kernel", "bias", "bn_gamma", "bn_beta", "other_trainable"}),
-    "all": frozenset({"kernel", "bias", "bn_gamma", "bn_beta", "other_trainable",
-                      "bn_moving_mean", "bn_moving_variance", "other_state"}),
-}
-SCALES = ("tensor", "layer")
-PAPER_ETAS = (0.0, 0.01, 0.1, 0.2, 0.3, 0.4)
-
-
-def validate_noise_params(etas, repeats, targets="trainable", scale="tensor") -> list[float]:
-    """Check noise settings before any compute; returns etas as sorted unique floats."""
-    if isinstance(etas, (int, float)):
-        etas = [etas]
-    etas = [float(e) for e in etas]
-    if not etas:
-        raise ValueError("etas is empty: give at least one noise level, e.g. [0, 0.1]")
-    bad = [e for e in etas if not math.isfinite(e) or e < 0]
-    if bad:
-        raise ValueError(f"eta must be a finite fraction >= 0 (0.1 = 10%), got {bad}")
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    if targets not in TARGETS:
-        raise ValueError(f"unknown targets {targets!r}: choose one of {', '.join(TARGETS)}")
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
-    return sorted(set(etas))
-
 
 def _role(layer, variable) -> str:
     name = variable.name.split("/")[-1]

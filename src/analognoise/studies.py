@@ -16,9 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from .noise import validate_noise_params
+from .params import make_params, model_label, run_id, validate_noise_params
 from .paths import resolve
-from .training import make_params, model_label, run_id
 
 STUDIES_DIR = "studies"
 GRID_KEYS = ("dataset", "model", "bn", "seed")

@@ -1,13 +1,14 @@
 """Training runs: parameters, run ids, resumable training, and the finished run directory.
 
 A run directory ``<runs_dir>/<run_id>/`` holds ``params.yaml`` (parameters + results),
-``model.keras`` and ``history.csv`` (one row per epoch). While training it is
+``model.keras``, ``history.csv`` (one row per epoch) and ``checkpoints/epoch-NNNN.weights.h5``
+(weights at initialisation and after epochs 1, 2, 4, 8, ... and the last; see
+:func:`checkpoint_epochs`). While training it is
 ``<run_id>.partial/`` with a checkpoint after every epoch; it is renamed to ``<run_id>/`` only
 when complete, so an interrupted run never looks finished and resumes where it stopped.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -21,83 +22,9 @@ import pandas as pd
 import yaml
 
 from . import data as data_mod
-from .models import build_model, check_architecture, model_label, resolve_bn
+from .models import build_model
+from .params import model_label, run_id, validate_params
 from .paths import resolve
-
-SCHEDULES = ("constant", "step", "cosine")
-
-DEFAULTS = dict(
-    dataset="cifar10", arch="resnet", depth=20, bn="all", epochs=10, batch_size=128,
-    learning_rate=1e-3, lr_schedule="step", weight_decay=0.0, augment=True,
-    train_subset=None, seed=0,
-)
-
-PRESETS = {
-    # The Keras cifar10_resnet example (ResNet v1): Adam 1e-3, 200 epochs, batch 32, step
-    # decay at epochs 80/120/160/180, L2 1e-4, shifts + flips. The paper's with-BN CIFAR-10
-    # accuracies match it.
-    "keras-cifar10-resnet": dict(epochs=200, batch_size=32, learning_rate=1e-3,
-                                 lr_schedule="step", weight_decay=1e-4, augment=True),
-}
-
-
-def make_params(preset: str | None = None, **overrides) -> dict:
-    """Complete, validated training parameters: DEFAULTS <- preset <- overrides."""
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown training parameters {sorted(unknown)}; valid: {sorted(DEFAULTS)}")
-    if preset and preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    params = {**DEFAULTS, **(PRESETS[preset] if preset else {}), **overrides}
-    if params["arch"] != "resnet":
-        params["depth"] = None
-    if isinstance(params["bn"], (list, tuple)):
-        params["bn"] = sorted(params["bn"])
-    validate_params(params)
-    return params
-
-
-def notebook_params(preset: str = "", **values) -> dict:
-    """Parameters from a notebook's parameters cell: a named preset sets its own keys
-    (the notebook's values for those keys are ignored); the notebook sets the rest."""
-    if preset:
-        make_params(preset)  # checks the name
-        values = {k: v for k, v in values.items() if k not in PRESETS[preset]}
-    return make_params(preset or None, **values)
-
-
-def validate_params(params: dict) -> None:
-    """Raise ValueError for any bad training parameter, before any compute."""
-    data_mod.check_dataset_name(params["dataset"])
-    check_architecture(params["arch"], params["depth"])
-    resolve_bn(params["bn"], params["arch"], params["depth"])
-    for key in ("epochs", "batch_size"):
-        if not isinstance(params[key], int) or params[key] < 1:
-            raise ValueError(f"{key} must be an integer >= 1, got {params[key]!r}")
-    if not (isinstance(params["learning_rate"], (int, float)) and params["learning_rate"] > 0):
-        raise ValueError(f"learning_rate must be > 0, got {params['learning_rate']!r}")
-    if params["lr_schedule"] not in SCHEDULES:
-        raise ValueError(f"unknown lr_schedule {params['lr_schedule']!r}: choose one of {SCHEDULES}")
-    if params["weight_decay"] < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {params['weight_decay']!r}")
-    subset = params["train_subset"]
-    if subset is not None and (not isinstance(subset, int) or subset < 1):
-        raise ValueError(f"train_subset must be None or an integer >= 1, got {subset!r}")
-
-
-def bn_tag(bn) -> str:
-    """Short text for a BN placement: all, none, first3, or custom<hash>."""
-    if isinstance(bn, str):
-        return bn.replace(":", "")
-    return "custom" + hashlib.sha256(json.dumps(sorted(bn)).encode()).hexdigest()[:6]
-
-
-def run_id(params: dict) -> str:
-    """Readable prefix + short hash of the complete parameters, e.g. cifar10-resnet20-bnall-1a2b3c4d."""
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    model = f"resnet{params['depth']}" if params["arch"] == "resnet" else params["arch"]
-    return f"{params['dataset']}-{model}-bn{bn_tag(params['bn'])}-{digest}"
-
 
 def learning_rate_at(epoch: int, params: dict) -> float:
     """Learning rate of (0-based) ``epoch``.
@@ -118,6 +45,21 @@ def learning_rate_at(epoch: int, params: dict) -> float:
     return base * factor
 
 
+def checkpoint_epochs(epochs: int) -> list[int]:
+    """Epochs whose weights are kept: 0 (initialisation), powers of two, and the last."""
+    kept = {0, epochs}
+    power = 1
+    while power < epochs:
+        kept.add(power)
+        power *= 2
+    return sorted(kept)
+
+
+def checkpoint_path(run_dir, epoch: int) -> Path:
+    """Where the weights after ``epoch`` (0 = initialisation) of a run are kept."""
+    return resolve(run_dir) / "checkpoints" / f"epoch-{epoch:04d}.weights.h5"
+
+
 def compile_model(model: keras.Model, learning_rate: float) -> None:
     """Adam + categorical cross-entropy + accuracy, as in the paper."""
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
@@ -125,9 +67,9 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch: append a history row, then save the model (and optimizer) atomically.
-
-    ``state.json`` records the last completed epoch; resuming trusts it, not the history file.
+    """After every epoch: keep the weights if it is a checkpoint epoch, append a history row,
+    then save the model (and optimizer) atomically. ``state.json`` records the last completed
+    epoch; resuming trusts it, not the history file. The initial weights are kept too.
     """
 
     def __init__(self, workdir: Path, params: dict):
@@ -136,7 +78,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.params_ = params
         self.started = time.perf_counter()
 
+    def on_train_begin(self, logs=None):
+        initial = checkpoint_path(self.workdir, 0)
+        if not initial.exists():
+            initial.parent.mkdir(exist_ok=True)
+            self.model.save_weights(initial)
+
     def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 in checkpoint_epochs(self.params_["epochs"]):
+            self.model.save_weights(checkpoint_path(self.workdir, epoch + 1))
         row = {"epoch": epoch + 1, "learning_rate": learning_rate_at(epoch, self.params_),
                **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"},
                "seconds": time.perf_counter() - self.started}
@@ -194,7 +144,7 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
         compile_model(model, params["learning_rate"])
     else:
         print(f"resuming {rid} after epoch {done}")
-    batches = data_mod.AugmentedBatches(dataset, params["batch_size"], params["seed"],
+    batches = AugmentedBatches(dataset, params["batch_size"], params["seed"],
                                         augment=params["augment"], start_epoch=done)
     started = time.perf_counter()
     if done < params["epochs"]:
@@ -211,6 +161,7 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
         "run_id": rid, "params": params, "model": model_label(params["arch"], params["depth"]),
         "parameters": int(model.count_params()),
         "bn_layers": sum(isinstance(l, keras.layers.BatchNormalization) for l in model.layers),
+        "checkpoint_epochs": checkpoint_epochs(params["epochs"]),
         "test_accuracy": test_accuracy,
         "train_images": int(len(dataset.y_train)), "test_images": int(len(dataset.y_test)),
         "data_source": data_mod.describe_source(dataset.source),
@@ -242,3 +193,51 @@ def load_test_data(record: dict, test_subset: int | None = None, data_dir=None):
     images, labels = data_mod.load_test_set(record["params"]["dataset"], data_dir, test_subset)
     norm = record["normalization"]
     return data_mod.normalize_images(images, norm["mean"], norm["std"]), labels
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Training batches with the paper's augmentation: random shifts and horizontal flips.
+
+    Each image is zero-padded by ``shift`` pixels per side and randomly cropped back to
+    32x32 (a shift of up to +-``shift`` pixels), then flipped left-right with probability
+    1/2, then standardised (``augment=False``: only standardised). Yields ``(x float32 (B, 32, 32, 3), y one-hot float32 (B, K))``.
+    The order and the augmentation of epoch ``e`` depend only on ``(seed, e)``.
+    """
+
+    def __init__(self, data: data_mod.Cifar, batch_size: int, seed: int, shift: int = 4, augment=True,
+                 start_epoch: int = 0):
+        super().__init__()
+        self.data = data
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shift = shift
+        self.augment = augment
+        pad = ((0, 0), (shift, shift), (shift, shift), (0, 0))
+        self.padded = np.pad(data.x_train, pad) if augment else None
+        self.epoch = start_epoch
+        self._order = self._permutation()
+
+    def _permutation(self) -> np.ndarray:
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.data.y_train))
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.data.y_train) / self.batch_size))
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order = self._permutation()
+
+    def __getitem__(self, index):
+        idx = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            dy, dx = rng.integers(0, 2 * self.shift + 1, size=(2, len(idx)))
+            rows = (dy[:, None] + np.arange(32))[:, :, None]
+            cols = (dx[:, None] + np.arange(32))[:, None, :]
+            images = self.padded[idx[:, None, None], rows, cols]
+            flip = rng.random(len(idx)) < 0.5
+            images[flip] = images[flip, :, ::-1]
+        else:
+            images = self.data.x_train[idx]
+        labels = data_mod.one_hot(self.data.y_train[idx], self.data.num_classes)
+        return self.data.normalize(images), labels

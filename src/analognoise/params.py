@@ -1,0 +1,191 @@
+"""Parameters of runs and studies, and their validation, without importing TensorFlow.
+
+Everything here is checked before any compute starts, and is what the workflow, the study
+configs and the analysis pages use, so they stay light:
+
+- architectures: the valid choices, BN *sites* (one per conv / hidden dense layer, in forward
+  order) and BN placements (``"all"``, ``"none"``, ``"first:K"``, or a list of site names);
+- training parameters: defaults, presets, validation, and the run id (a hash of them);
+- noise settings: ``targets``, ``scale``, etas, repeats.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+from .data import check_dataset_name
+
+ARCHITECTURES = ("resnet", "vgg16")
+VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+VGG16_DENSE_UNITS = (512, 512)
+
+
+def check_architecture(arch: str, depth: int | None = None) -> None:
+    """Raise ValueError, naming the valid choices, for an unknown arch or bad ResNet depth."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHITECTURES)}")
+    if arch == "resnet":
+        if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+            raise ValueError(
+                f"ResNet depth must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), "
+                f"got {depth!r}"
+            )
+
+
+def _resnet_sites(depth: int) -> list[str]:
+    blocks = (depth - 2) // 6
+    sites = ["stem_conv"]
+    for stack in range(3):
+        for block in range(blocks):
+            sites += [f"s{stack}_b{block}_conv1", f"s{stack}_b{block}_conv2"]
+            if stack > 0 and block == 0:
+                sites.append(f"s{stack}_b{block}_shortcut")
+    return sites
+
+
+def _vgg16_sites() -> list[str]:
+    convs = [
+        f"block{s + 1}_conv{c + 1}" for s, (_, n) in enumerate(VGG16_STAGES) for c in range(n)
+    ]
+    return convs + [f"fc{i + 1}" for i in range(len(VGG16_DENSE_UNITS))]
+
+
+def bn_sites(arch: str, depth: int | None = None) -> list[str]:
+    """Names of all BN sites of the architecture, in forward order."""
+    check_architecture(arch, depth)
+    return _resnet_sites(depth) if arch == "resnet" else _vgg16_sites()
+
+
+def resolve_bn(bn, arch: str, depth: int | None = None) -> frozenset[str]:
+    """The set of site names that get BN for a ``bn`` placement (see module docstring)."""
+    sites = bn_sites(arch, depth)
+    if bn == "all":
+        return frozenset(sites)
+    if bn == "none":
+        return frozenset()
+    if isinstance(bn, str) and bn.startswith("first:"):
+        count = bn.split(":", 1)[1]
+        if not count.isdigit() or not 0 <= int(count) <= len(sites):
+            raise ValueError(f"bn={bn!r}: K in 'first:K' must be an integer in 0..{len(sites)}")
+        return frozenset(sites[: int(count)])
+    if isinstance(bn, (list, tuple, set, frozenset)):
+        unknown = sorted(set(bn) - set(sites))
+        if unknown:
+            raise ValueError(
+                f"bn names unknown sites {unknown}; valid sites of {arch}: {', '.join(sites)}"
+            )
+        return frozenset(bn)
+    raise ValueError(
+        f"bn={bn!r} is not a placement: use 'all', 'none', 'first:K' or a list of site names"
+    )
+
+
+def model_label(arch: str, depth: int | None) -> str:
+    """Display name: ResNet-20, VGG16."""
+    return f"ResNet-{depth}" if arch == "resnet" else "VGG16"
+
+
+SCHEDULES = ("constant", "step", "cosine")
+
+DEFAULTS = dict(
+    dataset="cifar10", arch="resnet", depth=20, bn="all", epochs=10, batch_size=128,
+    learning_rate=1e-3, lr_schedule="step", weight_decay=0.0, augment=True,
+    train_subset=None, seed=0,
+)
+
+PRESETS = {
+    # The Keras cifar10_resnet example (ResNet v1): Adam 1e-3, 200 epochs, batch 32, step
+    # decay at epochs 80/120/160/180, L2 1e-4, shifts + flips. The paper's with-BN CIFAR-10
+    # accuracies match it.
+    "keras-cifar10-resnet": dict(epochs=200, batch_size=32, learning_rate=1e-3,
+                                 lr_schedule="step", weight_decay=1e-4, augment=True),
+}
+
+
+def make_params(preset: str | None = None, **overrides) -> dict:
+    """Complete, validated training parameters: DEFAULTS <- preset <- overrides."""
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown training parameters {sorted(unknown)}; valid: {sorted(DEFAULTS)}")
+    if preset and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    params = {**DEFAULTS, **(PRESETS[preset] if preset else {}), **overrides}
+    if params["arch"] != "resnet":
+        params["depth"] = None
+    if isinstance(params["bn"], (list, tuple)):
+        params["bn"] = sorted(params["bn"])
+    validate_params(params)
+    return params
+
+
+def notebook_params(preset: str = "", **values) -> dict:
+    """Parameters from a notebook's parameters cell: a named preset sets its own keys
+    (the notebook's values for those keys are ignored); the notebook sets the rest."""
+    if preset:
+        make_params(preset)  # checks the name
+        values = {k: v for k, v in values.items() if k not in PRESETS[preset]}
+    return make_params(preset or None, **values)
+
+
+def validate_params(params: dict) -> None:
+    """Raise ValueError for any bad training parameter, before any compute."""
+    check_dataset_name(params["dataset"])
+    check_architecture(params["arch"], params["depth"])
+    resolve_bn(params["bn"], params["arch"], params["depth"])
+    for key in ("epochs", "batch_size"):
+        if not isinstance(params[key], int) or params[key] < 1:
+            raise ValueError(f"{key} must be an integer >= 1, got {params[key]!r}")
+    if not (isinstance(params["learning_rate"], (int, float)) and params["learning_rate"] > 0):
+        raise ValueError(f"learning_rate must be > 0, got {params['learning_rate']!r}")
+    if params["lr_schedule"] not in SCHEDULES:
+        raise ValueError(f"unknown lr_schedule {params['lr_schedule']!r}: choose one of {SCHEDULES}")
+    if params["weight_decay"] < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {params['weight_decay']!r}")
+    subset = params["train_subset"]
+    if subset is not None and (not isinstance(subset, int) or subset < 1):
+        raise ValueError(f"train_subset must be None or an integer >= 1, got {subset!r}")
+
+
+def bn_tag(bn) -> str:
+    """Short text for a BN placement: all, none, first3, or custom<hash>."""
+    if isinstance(bn, str):
+        return bn.replace(":", "")
+    return "custom" + hashlib.sha256(json.dumps(sorted(bn)).encode()).hexdigest()[:6]
+
+
+def run_id(params: dict) -> str:
+    """Readable prefix + short hash of the complete parameters, e.g. cifar10-resnet20-bnall-1a2b3c4d."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+    model = f"resnet{params['depth']}" if params["arch"] == "resnet" else params["arch"]
+    return f"{params['dataset']}-{model}-bn{bn_tag(params['bn'])}-{digest}"
+
+
+TARGETS = {
+    "kernels": frozenset({"kernel"}),
+    "kernels+biases": frozenset({"kernel", "bias"}),
+    "trainable": frozenset({"kernel", "bias", "bn_gamma", "bn_beta", "other_trainable"}),
+    "all": frozenset({"kernel", "bias", "bn_gamma", "bn_beta", "other_trainable",
+                      "bn_moving_mean", "bn_moving_variance", "other_state"}),
+}
+SCALES = ("tensor", "layer")
+PAPER_ETAS = (0.0, 0.01, 0.1, 0.2, 0.3, 0.4)
+
+
+def validate_noise_params(etas, repeats, targets="trainable", scale="tensor") -> list[float]:
+    """Check noise settings before any compute; returns etas as sorted unique floats."""
+    if isinstance(etas, (int, float)):
+        etas = [etas]
+    etas = [float(e) for e in etas]
+    if not etas:
+        raise ValueError("etas is empty: give at least one noise level, e.g. [0, 0.1]")
+    bad = [e for e in etas if not math.isfinite(e) or e < 0]
+    if bad:
+        raise ValueError(f"eta must be a finite fraction >= 0 (0.1 = 10%), got {bad}")
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if targets not in TARGETS:
+        raise ValueError(f"unknown targets {targets!r}: choose one of {', '.join(TARGETS)}")
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
+    return sorted(set(etas))
