@@ -1,5 +1,5 @@
-# The study workflow: train -> inject_noise for every cell of a study grid, then the analysis
-# notebooks, then the book. Runs only what is missing or whose parameters changed.
+# The study workflow: train -> inject_noise and measure_theory for every cell of a study grid,
+# then the analysis notebooks, then the book. Runs only what is missing or whose parameters changed.
 #
 #   snakemake --cores 2 --config study=quick          (or smoke, paper, path/to/study.yaml)
 #
@@ -47,13 +47,26 @@ rule inject_noise:
         "papermill notebooks/inject_noise.ipynb {output.notebook} -y {params.yaml:q} --log-output --no-progress-bar"
 
 
+rule measure_theory:
+    input:
+        f"{EXECUTED}/{{run_id}}/train.ipynb",
+    output:
+        tables=directory(f"{RUNS}/{{run_id}}/theory"),
+        notebook=f"{EXECUTED}/{{run_id}}/measure_theory.ipynb",
+    params:
+        yaml=lambda w: as_yaml(studies.theory_parameters(CELLS[w.run_id], RUNS)),
+    shell:
+        "papermill notebooks/measure_theory.ipynb {output.notebook} -y {params.yaml:q} --log-output --no-progress-bar"
+
+
 rule study_page:
     input:
         expand(f"{RUNS}/{{run_id}}/noise.csv", run_id=CELLS),
+        expand(f"{RUNS}/{{run_id}}/theory", run_id=CELLS),
     output:
         f"{PAGES}/{{page}}.ipynb",
     wildcard_constraints:
-        page="results|runs",
+        page="results|runs|theory_gradient_noise|theory_smoothness",
     params:
         study=STUDY["path"],
     shell:
@@ -69,7 +82,8 @@ rule audit_page:
 
 rule book:
     input:
-        expand(f"{PAGES}/{{page}}.ipynb", page=["results", "runs", "audit"]),
+        expand(f"{PAGES}/{{page}}.ipynb",
+               page=["results", "runs", "audit", "theory_gradient_noise", "theory_smoothness"]),
         "_config.yml",
         "_toc.yml",
         expand(f"{EXECUTED}/{{run_id}}/inject_noise.ipynb", run_id=CELLS),

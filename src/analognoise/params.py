@@ -6,7 +6,8 @@ configs and the analysis pages use, so they stay light:
 - architectures: the valid choices, BN *sites* (one per conv / hidden dense layer, in forward
   order) and BN placements (``"all"``, ``"none"``, ``"first:K"``, or a list of site names);
 - training parameters: defaults, presets, validation, and the run id (a hash of them);
-- noise settings: ``targets``, ``scale``, etas, repeats.
+- noise settings: ``targets``, ``scale``, etas, repeats;
+- theory settings: the sample pool, batch sizes and step sizes of the section II measurements.
 """
 from __future__ import annotations
 
@@ -189,3 +190,22 @@ def validate_noise_params(etas, repeats, targets="trainable", scale="tensor") ->
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
     return sorted(set(etas))
+
+
+THEORY_DEFAULTS = dict(pool=512, batch_sizes=[8, 32, 128], batches=10,
+                       step_sizes=[0.01, 0.02, 0.05, 0.1, 0.2, 0.4], smoothness_batch=128, seed=0)
+
+
+def validate_theory_params(settings: dict) -> dict:
+    """THEORY_DEFAULTS <- settings, checked; raises ValueError naming the bad setting."""
+    unknown = set(settings) - set(THEORY_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown theory settings {sorted(unknown)}; valid: {', '.join(THEORY_DEFAULTS)}")
+    merged = {**THEORY_DEFAULTS, **settings}
+    if not all(isinstance(b, int) and 1 <= b <= merged["pool"] for b in merged["batch_sizes"]):
+        raise ValueError(f"batch_sizes must be integers in 1..pool ({merged['pool']}), got {merged['batch_sizes']}")
+    if merged["batches"] < 2 or merged["smoothness_batch"] < 1:
+        raise ValueError("batches must be >= 2 and smoothness_batch >= 1")
+    if not all(s > 0 for s in merged["step_sizes"]):
+        raise ValueError(f"step_sizes must be > 0, got {merged['step_sizes']}")
+    return merged

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from .metrics import summarize_by_eta
@@ -113,4 +114,79 @@ def dataset_figure(summary: pd.DataFrame, paper: pd.DataFrame):
     for ax in axes[1]:
         ax.set_xlabel("noise factor $\\eta$ (%)")
     fig.suptitle("Figure 4: the same models on CIFAR-10 (solid) and CIFAR-100 (dashed)")
+    return fig
+
+
+def _run_label(row) -> str:
+    return f"{row.model}, {row.variant}"
+
+
+def noise_power_vs_batch(summary: pd.DataFrame, title: str = ""):
+    """Eq. 7 check: measured minibatch noise power (95% CI) vs batch size, beside the
+    prediction C/|B| (M-|B|)/(M-1); left: BN moving statistics, right: BN batch statistics."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True, sharey=True)
+    for ax, training in zip(axes, (False, True)):
+        part = summary[summary.training == training]
+        for i, ((run, model, variant), g) in enumerate(part.groupby(["run_id", "model", "variant"])):
+            g = g.sort_values("batch_size")
+            color = f"C{i}"
+            ax.errorbar(g.batch_size, g.power, yerr=[g.power - g.power_lo, g.power_hi - g.power],
+                        fmt="o", color=color, capsize=3, label=f"{model}, {variant}: measured")
+            ax.plot(g.batch_size, g.predicted, "--", color=color, label=f"{model}, {variant}: $C/|B|$ (eq. 7)")
+        ax.set(xscale="log", yscale="log", xlabel="batch size $|B|$",
+               title="samples independent (BN moving statistics)" if not training
+               else "BN batch statistics (as in SGD training)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="x-small")
+    axes[0].set_ylabel(r"$E\,\|\nabla L_B - \nabla L_D\|^2$ (times $\alpha^2$ for a step)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def along_training(checkpoints: pd.DataFrame, columns: dict[str, str], title: str = ""):
+    """One panel per measurement (``columns``: column -> axis label) vs epoch, one line per run."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.6), constrained_layout=True)
+    for ax, (column, label) in zip(np.atleast_1d(axes), columns.items()):
+        for (model, variant), g in checkpoints.groupby(["model", "variant"]):
+            g = g.sort_values("epoch")
+            ax.plot(g.epoch, g[column], marker="o", color=_model_color(model),
+                    linestyle=VARIANT_STYLES.get(variant, "-."), label=f"{model}, {variant}")
+        ax.set(xlabel="epoch (0 = initialisation)", ylabel=label, yscale="log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def layer_gradient_norms(layers: pd.DataFrame, epochs: list[int]):
+    """||full-pool gradient|| per kernel, input to output, at the given epochs (Santurkar et al. style)."""
+    fig, axes = plt.subplots(1, len(epochs), figsize=(5 * len(epochs), 3.6), constrained_layout=True, sharey=True)
+    for ax, epoch in zip(np.atleast_1d(axes), epochs):
+        for (model, variant), g in layers[layers.epoch == epoch].groupby(["model", "variant"]):
+            ax.plot(g.position, g.gradient_norm, marker=".", color=_model_color(model),
+                    linestyle=VARIANT_STYLES.get(variant, "-."), label=f"{model}, {variant}")
+        ax.set(yscale="log", xlabel="layer (input -> output)", title=f"epoch {epoch}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    np.atleast_1d(axes)[0].set_ylabel("gradient norm of the kernel")
+    return fig
+
+
+def robustness_link(link: pd.DataFrame):
+    """Eq. 14 against the final checkpoint's C, C/||g_D||^2 and beta-smoothness, one point per run."""
+    columns = {"c": "gradient noise C (eq. 6)", "relative_c": r"$C / \|g_D\|^2$",
+               "beta_smoothness": "effective beta-smoothness"}
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True, sharey=True)
+    for ax, (column, label) in zip(axes, columns.items()):
+        for row in link.itertuples():
+            ax.errorbar(getattr(row, column), 100 * row.a_avr,
+                        yerr=[[100 * (row.a_avr - row.a_avr_lo)], [100 * (row.a_avr_hi - row.a_avr)]],
+                        fmt="o" if row.variant == "BN" else "s", color=_model_color(row.model), capsize=3,
+                        label=_run_label(row))
+        ax.set(xscale="log", xlabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("eq. 14, average normalised accuracy (%)")
+    axes[0].legend(fontsize="x-small")
     return fig

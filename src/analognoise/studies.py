@@ -4,8 +4,9 @@ A config has ``name``, ``description``, ``grid`` (lists of ``dataset``, ``model`
 ``resnet20`` or ``vgg16``, ``bn`` placements, ``seed``), optional ``replace`` rules
 (``{match: {...grid keys...}, bn: ...}``: e.g. partial BN where no-BN does not train),
 ``training`` (training parameters, or ``preset``) and ``noise`` (``etas``, ``repeats``,
-``targets``, ``scale``, ``test_subset``, ``seed``). :func:`expand` turns it into cells, each
-one training run (identified by its run id) with its noise settings.
+``targets``, ``scale``, ``test_subset``, ``seed``) and ``theory`` (the section II
+measurements; see :data:`analognoise.params.THEORY_DEFAULTS`). :func:`expand` turns it into
+cells, each one training run (identified by its run id) with its noise and theory settings.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from .params import make_params, model_label, run_id, validate_noise_params
+from .params import make_params, model_label, run_id, validate_noise_params, validate_theory_params
 from .paths import resolve
 
 STUDIES_DIR = "studies"
@@ -31,6 +32,7 @@ class Cell:
     run_id: str
     params: dict
     noise: dict = field(hash=False)
+    theory: dict = field(hash=False, default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -95,6 +97,7 @@ def expand(config: dict) -> list[Cell]:
         raise ValueError(f"unknown noise settings {sorted(unknown)}; valid: {', '.join(NOISE_KEYS)}")
     noise["etas"] = validate_noise_params(noise.get("etas", []), noise.get("repeats", 0),
                                           noise.get("targets", "trainable"), noise.get("scale", "tensor"))
+    theory = validate_theory_params(config.get("theory", {}))
     training = dict(config.get("training", {}))
     preset = training.pop("preset", None)
     cells = []
@@ -103,7 +106,7 @@ def expand(config: dict) -> list[Cell]:
         chosen_bn = _bn_for(dict(dataset=dataset, model=model, bn=bn, seed=seed), config.get("replace", []))
         params = make_params(preset, **training, dataset=dataset, arch=arch, depth=depth,
                              bn=chosen_bn, seed=seed)
-        cells.append(Cell(run_id(params), params, noise))
+        cells.append(Cell(run_id(params), params, noise, theory))
     ids = [c.run_id for c in cells]
     if len(set(ids)) != len(ids):
         raise ValueError("the study grid lists the same run twice")
@@ -118,3 +121,8 @@ def train_parameters(cell: Cell) -> dict:
 def noise_parameters(cell: Cell, runs_dir: str = "data/runs") -> dict:
     """papermill parameters of notebooks/inject_noise.ipynb for this cell."""
     return {"run_dir": f"{runs_dir}/{cell.run_id}", **cell.noise}
+
+
+def theory_parameters(cell: Cell, runs_dir: str = "data/runs") -> dict:
+    """papermill parameters of notebooks/measure_theory.ipynb for this cell."""
+    return {"run_dir": f"{runs_dir}/{cell.run_id}", **cell.theory}

@@ -21,11 +21,18 @@ Only :func:`gradient_functions` depends on the Keras backend (TensorFlow or JAX)
 """
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
+
+from . import data
+from .params import validate_theory_params
+from .paths import resolve
+from .training import checkpoint_path, load_run
 
 
 def _flat_size(model) -> int:
@@ -52,12 +59,16 @@ def _tensorflow_gradients(model):
 
     weights = model.trainable_variables
 
+    def one_sample(pair):
+        x1, y1 = pair[0][None], pair[1][None]
+        with tf.GradientTape() as tape:
+            loss = keras.losses.categorical_crossentropy(y1, model(x1, training=False))[0]
+        return tf.concat([tf.reshape(g, (-1,)) for g in tape.gradient(loss, weights)], axis=0)
+
     @tf.function(reduce_retracing=True)
     def per_sample(x, y):
-        with tf.GradientTape() as tape:
-            losses = keras.losses.categorical_crossentropy(y, model(x, training=False))
-        jacobian = tape.jacobian(losses, weights, experimental_use_pfor=True)
-        return tf.concat([tf.reshape(j, (tf.shape(x)[0], -1)) for j in jacobian], axis=1)
+        # vectorised over the samples (pfor); ~15x faster here than tape.jacobian
+        return tf.vectorized_map(one_sample, (x, y))
 
     @tf.function(reduce_retracing=True)
     def batch_grad(x, y, training):
@@ -218,3 +229,79 @@ def layer_gradient_norms(model: keras.Model, gradient: np.ndarray) -> pd.Series:
              for v, a, b in zip(model.trainable_variables, bounds[:-1], bounds[1:])
              if v.path.endswith("kernel")}
     return pd.Series(norms)
+
+
+def _training_pool(record: dict, pool: int, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """(x float32, y one-hot) of ``pool`` images of the run's own training set, un-augmented."""
+    params = record["params"]
+    dataset = data.load_cifar(params["dataset"], data_dir, params["train_subset"], seed=params["seed"])
+    idx = data.subset_indices(dataset.y_train, pool, seed=params["seed"] + 1)
+    norm = record["normalization"]
+    x = data.normalize_images(dataset.x_train[idx], norm["mean"], norm["std"])
+    return x, data.one_hot(dataset.y_train[idx], dataset.num_classes)
+
+
+def measure_run(run_dir, pool: int = 512, batch_sizes=(8, 32, 128), batches: int = 10,
+                step_sizes=(0.01, 0.02, 0.05, 0.1, 0.2, 0.4), smoothness_batch: int = 128,
+                epochs=None, seed: int = 0, data_dir=None) -> dict[str, pd.DataFrame]:
+    """Gradient noise and smoothness at every kept checkpoint of a finished run.
+
+    Returns tidy tables: ``checkpoints`` (one row per epoch: C, ||g_D||, pool loss with BN
+    moving statistics, the smoothness batch's loss with batch statistics, smoothness numbers), ``minibatch`` (one row per epoch, mode, batch size and batch) and ``layers``
+    (per-kernel gradient norms per epoch). ``epochs``: which checkpoints (default: all kept).
+    """
+    model, record = load_run(run_dir)
+    available = record.get("checkpoint_epochs", [])
+    epochs = available if epochs is None else [e for e in epochs if e in available]
+    if not epochs:
+        raise ValueError(f"{run_dir} keeps no checkpoints{' of those epochs' if available else ''}; "
+                         f"kept: {available}. Runs trained before checkpoints existed must be retrained.")
+    x, y = _training_pool(record, pool, data_dir)
+    per_sample, batch = gradient_functions(model)
+    rng = np.random.default_rng(seed)
+    smooth_idx = rng.choice(len(x), min(smoothness_batch, len(x)), replace=False)
+    rows, minibatch_rows, layer_rows = [], [], []
+    for epoch in epochs:
+        model.load_weights(checkpoint_path(run_dir, epoch))
+        stats = gradient_noise(model, x, y, per_sample=per_sample)
+        loss, _ = batch(x, y, False)
+        for training in (False, True):
+            table = minibatch_noise(model, x, y, stats, batch_sizes, batches, training, seed + epoch, batch)
+            minibatch_rows.append(table.assign(epoch=epoch))
+        smooth = smoothness(model, x[smooth_idx], y[smooth_idx], step_sizes, batch)
+        rows.append(dict(epoch=epoch, pool=len(x), c=stats.c, full_gradient_norm=stats.full_gradient_norm,
+                         relative_c=stats.c / stats.full_gradient_norm ** 2, loss=loss,
+                         batch_loss=smooth["loss"],
+                         **{k: v for k, v in smooth.items() if k not in ("loss", "losses")}))
+        norms = layer_gradient_norms(model, stats.full_gradient)
+        layer_rows += [dict(epoch=epoch, layer=name, position=i, gradient_norm=value)
+                       for i, (name, value) in enumerate(norms.items())]
+    label = dict(run_id=record["run_id"])
+    return {"checkpoints": pd.DataFrame(rows).assign(**label),
+            "minibatch": pd.concat(minibatch_rows, ignore_index=True).assign(**label),
+            "layers": pd.DataFrame(layer_rows).assign(**label)}
+
+
+def power_law_fit(minibatch: pd.DataFrame) -> tuple[float, float]:
+    """Least-squares slope and intercept of log(mean power) vs log(batch size); eq. 7 says -1."""
+    means = minibatch.groupby("batch_size")["power"].mean()
+    slope, intercept = np.polyfit(np.log(means.index.to_numpy(float)), np.log(means.to_numpy()), 1)
+    return float(slope), float(intercept)
+
+
+def measure_and_save(run_dir, data_dir=None, **settings) -> dict[str, pd.DataFrame]:
+    """:func:`measure_run` with validated settings; writes ``<run_dir>/theory/<table>.csv``.
+
+    The folder is written under a temporary name and renamed when complete.
+    """
+    settings = validate_theory_params(settings)
+    tables = measure_run(run_dir, data_dir=data_dir, **settings)
+    target = resolve(run_dir) / "theory"
+    tmp = target.with_name("theory.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for name, table in tables.items():
+        table.to_csv(tmp / f"{name}.csv", index=False)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return tables
