@@ -24,9 +24,11 @@ setup: $(STAMP)
 test: setup
 	$(PY) -m pytest
 
-# run the study PROFILE (smoke | quick | paper | path/to/study.yaml), then build the book
+# run the study PROFILE (smoke | quick | paper | path/to/study.yaml) and its companion studies
+# (COMPANIONS=lr-quick overrides the config's list; COMPANIONS=none for none), then build the book
 book: setup
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --config study=$(PROFILE)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --config study=$(PROFILE) \
+		$(if $(filter undefined,$(origin COMPANIONS)),,companions=$(COMPANIONS))
 	@echo ">> book: $(abspath _build/html/index.html)"
 
 benchmark: setup

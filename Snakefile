@@ -2,6 +2,7 @@
 # then the analysis notebooks, then the book. Runs only what is missing or whose parameters changed.
 #
 #   snakemake --cores 2 --config study=quick          (or smoke, paper, path/to/study.yaml)
+#   snakemake --cores 2 --config study=quick companions=lr-quick   (companion studies too)
 #
 # Training runs are cached by run id (a hash of their parameters), so adding an eta to a config
 # re-runs only the noise step; adding a depth trains only the new model.
@@ -11,7 +12,14 @@ import yaml
 from analognoise import studies
 
 STUDY = studies.load_study(config.get("study", "quick"))
-CELLS = {cell.run_id: cell for cell in studies.expand(STUDY)}
+COMPANIONS = studies.companions(STUDY, config.get("companions"))
+LR_STUDY = next((c for c in COMPANIONS if c["name"].startswith("lr-")), None)
+CELLS = {}
+for cell in [c for study in (STUDY, *COMPANIONS) for c in studies.expand(study)]:
+    known = CELLS.setdefault(cell.run_id, cell)
+    if (known.noise, known.theory) != (cell.noise, cell.theory):
+        raise ValueError(f"run {cell.run_id} is in two studies with different noise or theory settings")
+MAIN_RUNS = [c.run_id for c in studies.expand(STUDY)]
 RUNS = "data/runs"
 EXECUTED = "data/executed"
 PAGES = "data/book"
@@ -61,8 +69,8 @@ rule measure_theory:
 
 rule study_page:
     input:
-        expand(f"{RUNS}/{{run_id}}/noise.csv", run_id=CELLS),
-        expand(f"{RUNS}/{{run_id}}/theory", run_id=CELLS),
+        expand(f"{RUNS}/{{run_id}}/noise.csv", run_id=MAIN_RUNS),
+        expand(f"{RUNS}/{{run_id}}/theory", run_id=MAIN_RUNS),
     output:
         f"{PAGES}/{{page}}.ipynb",
     wildcard_constraints:
@@ -71,6 +79,18 @@ rule study_page:
         study=STUDY["path"],
     shell:
         "papermill notebooks/{wildcards.page}.ipynb {output} -p study {params.study:q} --log-output --no-progress-bar"
+
+
+rule learning_rate_page:
+    input:
+        expand(f"{RUNS}/{{run_id}}/noise.csv", run_id=[c.run_id for c in studies.expand(LR_STUDY)] if LR_STUDY else []),
+        expand(f"{RUNS}/{{run_id}}/theory", run_id=[c.run_id for c in studies.expand(LR_STUDY)] if LR_STUDY else []),
+    output:
+        f"{PAGES}/learning_rate.ipynb",
+    params:
+        study=LR_STUDY["path"] if LR_STUDY else "",
+    shell:
+        "papermill notebooks/learning_rate.ipynb {output} -p study {params.study:q} --log-output --no-progress-bar"
 
 
 rule audit_page:
@@ -83,7 +103,7 @@ rule audit_page:
 rule book:
     input:
         expand(f"{PAGES}/{{page}}.ipynb",
-               page=["results", "runs", "audit", "theory_gradient_noise", "theory_smoothness"]),
+               page=["results", "runs", "audit", "theory_gradient_noise", "theory_smoothness", "learning_rate"]),
         "_config.yml",
         "_toc.yml",
         expand(f"{EXECUTED}/{{run_id}}/inject_noise.ipynb", run_id=CELLS),

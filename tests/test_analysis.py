@@ -84,3 +84,32 @@ def test_several_seeds_give_intervals_over_seeds():
     row = summary[(summary.variant == "BN") & (summary.eta == 0.4)].iloc[0]
     assert row.seeds == 3 and row.trials == 15
     assert analysis.eq14(noise).a_avr_lo.notna().all()
+
+
+def learning_rate_noise():
+    """A grid of learning rates: clean accuracy peaks at 1e-3, robustness rises with the rate,
+    and the largest rate does not train at all."""
+    parts = []
+    for lr, clean, drop in ((1e-4, 0.60, 0.6), (1e-3, 0.80, 0.4), (1e-2, 0.70, 0.1), (1e-1, 0.10, 0.0)):
+        t = synthetic_noise(bn_drop=drop)
+        t = t[t.variant == "BN"].copy()
+        t["accuracy"] = t["normalized_accuracy"] * clean
+        t["clean_accuracy"] = clean
+        parts.append(t.assign(learning_rate=lr, batch_size=128, run_id=f"lr{lr:g}"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_learning_rate_table_sweet_spot_and_claims():
+    noise = learning_rate_noise()
+    checkpoints = pd.DataFrame([dict(run_id=f"lr{lr:g}", epoch=6, c=c, relative_c=1.0)
+                                for lr, c in ((1e-4, 5.0), (1e-3, 4.0), (1e-2, 3.0), (1e-1, 1.0))])
+    table = analysis.learning_rate_table(noise, checkpoints)
+    assert table.learning_rate.tolist() == [1e-4, 1e-3, 1e-2, 1e-1]
+    assert table.trained.tolist() == [True, True, True, False]
+    assert table.step_noise_power.iloc[1] == pytest.approx(1e-6 * 4.0 / 128)
+    spots = analysis.sweet_spots(table).iloc[0]
+    assert spots.best_clean_lr == 1e-3 and spots.best_eq14_lr == 1e-2
+    # under noise: 0.70 x 0.942 at 1e-2 beats 0.80 x 0.767 at 1e-3
+    assert spots.sweet_spot_lr == 1e-2 and spots.interior
+    claims = analysis.learning_rate_claims(table)
+    assert claims.verdict.tolist() == ["supported", "supported", "supported", "supported"]

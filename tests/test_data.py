@@ -4,10 +4,10 @@ import tarfile
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATASETS, write_cifar10
 
 from analognoise import data
 from analognoise.training import AugmentedBatches
-from conftest import SHARED_DATASETS, write_cifar10
 
 
 def test_cifar10_fixture_loads_in_official_layout(data_root):

@@ -7,7 +7,7 @@ from analognoise.params import bn_sites, resolve_bn
 
 
 def bn_layers(model):
-    return [l.name for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    return [layer.name for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 @pytest.mark.parametrize("depth, he_et_al", [(20, 0.27e6), (32, 0.46e6), (44, 0.66e6), (56, 0.85e6)])
@@ -23,8 +23,8 @@ def test_resnet_parameter_counts_match_the_standard_models(depth, he_et_al):
 
 def test_vgg16_has_13_convs_and_3_dense_layers():
     model = build_model("vgg16", None, 100, "none")
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
-    dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert len(convs) == 13 and len(dense) == 3
     # 14.71M conv + 0.26M + 0.26M dense + 51.3k classifier
     assert abs(model.count_params() - 15.29e6) / 15.29e6 < 0.01

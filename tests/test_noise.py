@@ -119,7 +119,8 @@ def test_large_noise_degrades_accuracy_of_a_trained_classifier():
     inputs = keras.Input((32, 32, 3))
     flat = keras.layers.Flatten()(inputs)
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(flat))
-    w = np.zeros((3072, 2), "float32"); w[:, 0], w[:, 1] = 1, -1
+    w = np.zeros((3072, 2), "float32")
+    w[:, 0], w[:, 1] = 1, -1
     model.layers[-1].kernel.assign(w)
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)

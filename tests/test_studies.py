@@ -57,3 +57,24 @@ def test_notebook_parameters_of_a_cell():
     assert studies.train_parameters(cell)["train_subset"] == 10000
     noise = studies.noise_parameters(cell)
     assert noise["run_dir"] == f"data/runs/{cell.run_id}" and noise["repeats"] == 10
+
+
+def test_training_parameters_as_grid_axes_and_companions():
+    lr = studies.expand(studies.load_study("lr-quick"))
+    assert len(lr) == 12 and {c.params["learning_rate"] for c in lr} == {1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2}
+    assert all(c.params["lr_schedule"] == "constant" and c.theory["checkpoints"] == "last" for c in lr)
+    paper = studies.expand(studies.load_study("lr-paper"))
+    assert {c.params["batch_size"] for c in paper} == {32, 128} and len(paper) == 48
+    assert [c["name"] for c in studies.companions(studies.load_study("smoke"))] == ["lr-smoke"]
+    assert studies.companions(studies.load_study("quick")) == []
+    assert [c["name"] for c in studies.companions(studies.load_study("quick"), "lr-quick")] == ["lr-quick"]
+    assert studies.companions(studies.load_study("smoke"), "none") == []
+
+
+def test_unknown_grid_axis_is_refused(tmp_path):
+    config = yaml.safe_load(studies.study_path("smoke").read_text())
+    config["grid"]["momentum"] = [0.9]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match="unknown grid axes \\['momentum'\\]"):
+        studies.load_study(path)

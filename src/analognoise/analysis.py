@@ -162,7 +162,8 @@ def load_results(study) -> tuple[pd.DataFrame, pd.DataFrame]:
         run_dir = resolve("data/runs") / cell.run_id
         record = yaml.safe_load((run_dir / "params.yaml").read_text())
         labels = dict(run_id=cell.run_id, dataset=cell.params["dataset"], model=cell.model,
-                      variant=cell.variant, bn=str(cell.params["bn"]), seed=cell.params["seed"])
+                      variant=cell.variant, bn=str(cell.params["bn"]), seed=cell.params["seed"],
+                      learning_rate=cell.params["learning_rate"], batch_size=cell.params["batch_size"])
         runs.append({**labels, "bn_layers": record["bn_layers"], "parameters": record["parameters"],
                      "epochs": cell.params["epochs"], "train_images": record["train_images"],
                      "test_accuracy_full": record["test_accuracy"], "test_images_full": record["test_images"],
@@ -170,6 +171,14 @@ def load_results(study) -> tuple[pd.DataFrame, pd.DataFrame]:
         table = pd.read_csv(run_dir / "noise.csv").drop(columns=["run_id", "seed"])
         tables.append(table.assign(**labels))
     return pd.DataFrame(runs), pd.concat(tables, ignore_index=True)
+
+
+#: the columns that identify what a result is about (training seeds are pooled)
+SETTINGS = ["dataset", "model", "variant", "learning_rate", "batch_size"]
+
+
+def _settings(frame: pd.DataFrame) -> list[str]:
+    return [c for c in SETTINGS if c in frame]
 
 
 def _values(group: pd.DataFrame, column: str) -> np.ndarray:
@@ -180,13 +189,14 @@ def _values(group: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def summarize(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Per (dataset, model, variant, eta): accuracy and normalised accuracy with CIs."""
+    """Per setting (dataset, model, variant, learning rate, batch size) and eta: accuracy and
+    normalised accuracy with CIs."""
     rows = []
-    for (dataset, model, variant, eta), g in noise.groupby(["dataset", "model", "variant", "eta"]):
+    keys = [*_settings(noise), "eta"]
+    for key, g in noise.groupby(keys):
         acc = metrics.mean_ci(_values(g, "accuracy"), confidence)
         norm = metrics.mean_ci(_values(g, "normalized_accuracy"), confidence)
-        rows.append(dict(dataset=dataset, model=model, variant=variant, eta=eta,
-                         trials=len(g), seeds=g["seed"].nunique(),
+        rows.append(dict(zip(keys, key), trials=len(g), seeds=g["seed"].nunique(),
                          accuracy=acc[0], accuracy_lo=acc[1], accuracy_hi=acc[2],
                          normalized_accuracy=norm[0], normalized_lo=norm[1], normalized_hi=norm[2],
                          nonfinite_fraction=g["nonfinite_fraction"].mean()))
@@ -194,15 +204,16 @@ def summarize(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
 
 
 def eq14(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Eq. 14 per (dataset, model, variant) with a CI (over repeats, or over seeds)."""
+    """Eq. 14 per setting (dataset, model, variant, ...) with a CI (over repeats, or over seeds)."""
     rows = []
-    for (dataset, model, variant), g in noise.groupby(["dataset", "model", "variant"]):
+    keys = _settings(noise)
+    for key, g in noise.groupby(keys):
         if g["seed"].nunique() > 1:
             per_seed = [metrics.average_normalized_accuracy(s) for _, s in g.groupby("seed")]
             mean, lo, hi = metrics.mean_ci(per_seed, confidence)
         else:
             mean, lo, hi = metrics.average_normalized_accuracy_ci(g, confidence)
-        rows.append(dict(dataset=dataset, model=model, variant=variant, a_avr=mean, a_avr_lo=lo, a_avr_hi=hi))
+        rows.append(dict(zip(keys, key), a_avr=mean, a_avr_lo=lo, a_avr_hi=hi))
     return pd.DataFrame(rows)
 
 
@@ -279,7 +290,8 @@ def bn_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """
     rows = []
     noisy = noise[noise.eta > 0]
-    for (dataset, model, eta), g in noisy.groupby(["dataset", "model", "eta"]):
+    keys = [*[c for c in _settings(noise) if c != "variant"], "eta"]
+    for key, g in noisy.groupby(keys):
         bn = g[g.variant == "BN"]
         for other_variant in ("no BN", "partial BN"):
             other = g[g.variant == other_variant]
@@ -294,7 +306,7 @@ def bn_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             else:  # no spread to test against: the difference is exact
                 lo = hi = diff
                 p_value = 0.0 if diff != 0 else 1.0
-            rows.append(dict(dataset=dataset, model=model, eta=eta, versus=other_variant,
+            rows.append(dict(zip(keys, key), versus=other_variant,
                              bn_minus_other_pp=100 * diff, ci_lo_pp=100 * lo, ci_hi_pp=100 * hi,
                              p_value=p_value))
     return pd.DataFrame(rows)
@@ -345,16 +357,16 @@ def claims_checklist(noise: pd.DataFrame) -> pd.DataFrame:
         sum(clean[(d, m, "BN")] > clean[(d, m, v)] for d, m, v in pairs), len(pairs), "; ".join(ev),
         "a model trained both with and without BN")
 
-    rises = []
-    groups = list(summary.groupby(["dataset", "model", "variant"]))
+    rises, monotone, groups = [], 0, summary.groupby(["dataset", "model", "variant"])
     for (d, m, v), g in groups:
-        acc = g.sort_values("eta")
-        for (e1, a1, lo1), (e2, a2, hi2) in zip(acc[["eta", "accuracy", "accuracy_lo"]].values,
-                                                acc[["eta", "accuracy", "accuracy_hi"]].values[1:]):
-            if a2 > a1 and lo1 > hi2 - (a2 - a1) and a2 - a1 > 0.01:
-                rises.append(f"{m} {v}: {100 * a1:.2f}% at {100 * e1:g}% -> {100 * a2:.2f}% at {100 * e2:g}%")
+        g = g.sort_values("eta")
+        steps = [(e1, a1, e2, a2) for e1, a1, e2, a2 in zip(g.eta, g.accuracy, g.eta[1:], g.accuracy[1:])
+                 if a2 - a1 > 0.01]
+        monotone += not steps
+        rises += [f"{m} {v}: {100 * a1:.2f}% at {100 * e1:g}% -> {100 * a2:.2f}% at {100 * e2:g}%"
+                  for e1, a1, e2, a2 in steps]
     add("IV-1", "Accuracy decreases as the noise factor eta grows, with and without BN.",
-        len(groups) - len({r.split(':')[0] for r in rises}), len(groups),
+        monotone, groups.ngroups,
         "no rise of more than 1 pp between consecutive etas" if not rises else "rises: " + "; ".join(rises),
         "a noise grid")
 
@@ -572,4 +584,79 @@ def theory_claims(checkpoints: pd.DataFrame, minibatch: pd.DataFrame, noise: pd.
             f"{r.variant} C {r.c:.3g}, eq. 14 {100 * r.a_avr:.1f}%" for r in ordered.itertuples()))
     add("More gradient noise in training gives a more noise-resistant model (higher C, higher eq. 14).",
         passed, total, "; ".join(evidence), "two variants of one model")
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- companion: learning rate
+CHANCE = {"cifar10": 0.1, "cifar100": 0.01}
+
+
+def learning_rate_table(noise: pd.DataFrame, checkpoints: pd.DataFrame | None = None,
+                        confidence: float = 0.95) -> pd.DataFrame:
+    """One row per (dataset, model, variant, batch size, learning rate): clean accuracy, mean
+    accuracy under noise (over the non-zero etas; CI over repeats), eq. 14 with a CI,
+    ``trained`` (clean accuracy at least twice chance) and, with the theory ``checkpoints``,
+    the last checkpoint's C and the per-step noise power lr^2 C / |B| (eq. 7)."""
+    rows = []
+    keys = _settings(noise)
+    for key, g in noise.groupby(keys):
+        noisy = g[g.eta > 0]
+        per_repeat = noisy.groupby(["seed", "repeat"])["accuracy"].mean()
+        mean, lo, hi = metrics.mean_ci(per_repeat.to_numpy(), confidence)
+        a_avr, a_lo, a_hi = eq14(g, confidence)[["a_avr", "a_avr_lo", "a_avr_hi"]].iloc[0]
+        row = dict(zip(keys, key), run_id=g.run_id.iloc[0], clean_accuracy=g.clean_accuracy.mean(),
+                   noisy_accuracy=mean, noisy_lo=lo, noisy_hi=hi, a_avr=a_avr, a_avr_lo=a_lo, a_avr_hi=a_hi)
+        row["trained"] = row["clean_accuracy"] >= 2 * CHANCE.get(row["dataset"], 0.0)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if checkpoints is not None:
+        last = checkpoints.loc[checkpoints.groupby("run_id")["epoch"].idxmax(), ["run_id", "c", "relative_c"]]
+        table = table.merge(last, on="run_id", how="left")
+        table["step_noise_power"] = table.learning_rate ** 2 * table.c / table.batch_size
+    return table.sort_values([*[k for k in keys if k != "learning_rate"], "learning_rate"]).reset_index(drop=True)
+
+
+def sweet_spots(table: pd.DataFrame) -> pd.DataFrame:
+    """Per model (and batch size): the learning rate with the best clean accuracy, the best
+    eq. 14 among runs that trained, and the best accuracy under noise (the sweet spot), and
+    whether the sweet spot lies strictly inside the grid."""
+    rows = []
+    for key, g in table.groupby([k for k in _settings(table) if k != "learning_rate"]):
+        trained = g[g.trained]
+        best = g.loc[g.noisy_accuracy.idxmax()]
+        rows.append(dict(zip([k for k in _settings(table) if k != "learning_rate"], key),
+                         best_clean_lr=g.loc[g.clean_accuracy.idxmax(), "learning_rate"],
+                         best_eq14_lr=trained.loc[trained.a_avr.idxmax(), "learning_rate"] if len(trained) else np.nan,
+                         sweet_spot_lr=best.learning_rate, sweet_spot_noisy_accuracy=best.noisy_accuracy,
+                         interior=g.learning_rate.min() < best.learning_rate < g.learning_rate.max()))
+    return pd.DataFrame(rows)
+
+
+def learning_rate_claims(table: pd.DataFrame) -> pd.DataFrame:
+    """The learning-rate paper's claims and the eq. 7 link, checked (verdicts as elsewhere)."""
+    rows = []
+
+    def add(claim, passed, total, evidence, needs):
+        rows.append(dict(claim=claim, verdict=_verdict(passed, total), evidence=evidence if total else f"needs {needs}"))
+
+    spots = sweet_spots(table)
+    add("There is a sweet spot: the learning rate with the best accuracy under noise lies strictly "
+        "inside the range, with worse results at both ends.", int(spots.interior.sum()), len(spots),
+        "; ".join(f"{r.model}: sweet spot {r.sweet_spot_lr:g} (accuracy under noise {100 * r.sweet_spot_noisy_accuracy:.1f}%), "
+                  f"best clean accuracy at {r.best_clean_lr:g}" for r in spots.itertuples()),
+        "a grid of learning rates")
+
+    groups = [(m, g[g.trained]) for m, g in table.groupby("model")]
+    groups = [(m, g) for m, g in groups if len(g) >= 3]
+    for x, y, claim in (("learning_rate", "a_avr", "Among models that trained, a higher learning rate gives a "
+                         "more noise-resistant model (eq. 14 rises with the learning rate; Spearman rho > 0)."),
+                        ("learning_rate", "step_noise_power", "The per-step gradient noise alpha^2 C / |B| (eq. 7) "
+                         "rises with the learning rate (Spearman rho > 0)."),
+                        ("step_noise_power", "a_avr", "More per-step gradient noise in training gives a more "
+                         "noise-resistant model (eq. 14 rises with alpha^2 C / |B|; Spearman rho > 0).")):
+        usable = [(m, g) for m, g in groups if y in g and x in g and g[[x, y]].notna().all().all()]
+        rhos = [(m, stats.spearmanr(g[x], g[y]).statistic) for m, g in usable]
+        add(claim, sum(r > 0 for _, r in rhos), len(rhos),
+            "; ".join(f"{m}: rho {r:+.2f} over {len(g)} trained runs" for (m, r), (_, g) in zip(rhos, usable)),
+            "three or more trained runs per model")
     return pd.DataFrame(rows)

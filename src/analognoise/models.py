@@ -22,6 +22,7 @@ from keras import layers
 
 from .params import VGG16_DENSE_UNITS, VGG16_STAGES, check_architecture, resolve_bn
 
+
 def _conv(x, filters, kernel_size, strides, name, bn_at, weight_decay, activation=True):
     regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
     x = layers.Conv2D(

@@ -37,6 +37,7 @@ from .params import PAPER_ETAS, TARGETS, validate_noise_params
 from .paths import resolve
 from .training import load_run, load_test_data
 
+
 def _role(layer, variable) -> str:
     name = variable.name.split("/")[-1]
     if isinstance(layer, keras.layers.BatchNormalization):

@@ -193,7 +193,8 @@ def validate_noise_params(etas, repeats, targets="trainable", scale="tensor") ->
 
 
 THEORY_DEFAULTS = dict(pool=512, batch_sizes=[8, 32, 128], batches=10,
-                       step_sizes=[0.01, 0.02, 0.05, 0.1, 0.2, 0.4], smoothness_batch=128, seed=0)
+                       step_sizes=[0.01, 0.02, 0.05, 0.1, 0.2, 0.4], smoothness_batch=128,
+                       checkpoints="all", seed=0)
 
 
 def validate_theory_params(settings: dict) -> dict:
@@ -206,6 +207,8 @@ def validate_theory_params(settings: dict) -> dict:
         raise ValueError(f"batch_sizes must be integers in 1..pool ({merged['pool']}), got {merged['batch_sizes']}")
     if merged["batches"] < 2 or merged["smoothness_batch"] < 1:
         raise ValueError("batches must be >= 2 and smoothness_batch >= 1")
+    if merged["checkpoints"] not in ("all", "last"):
+        raise ValueError(f"checkpoints must be 'all' or 'last', got {merged['checkpoints']!r}")
     if not all(s > 0 for s in merged["step_sizes"]):
         raise ValueError(f"step_sizes must be > 0, got {merged['step_sizes']}")
     return merged

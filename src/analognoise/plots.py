@@ -190,3 +190,43 @@ def robustness_link(link: pd.DataFrame):
     axes[0].set_ylabel("eq. 14, average normalised accuracy (%)")
     axes[0].legend(fontsize="x-small")
     return fig
+
+
+def learning_rate_figure(table: pd.DataFrame, spots: pd.DataFrame):
+    """Clean accuracy, accuracy under noise and eq. 14 vs learning rate (95% CIs), one line per
+    model (and batch size); the sweet spot (best accuracy under noise) is starred."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
+    group_keys = [k for k in ("model", "variant", "batch_size") if k in table]
+    for i, (key, g) in enumerate(table.groupby(group_keys)):
+        color, label = f"C{i}", ", ".join(str(k) for k in key)
+        axes[0].plot(g.learning_rate, 100 * g.clean_accuracy, "o-", color=color, label=label)
+        for ax, col, lo, hi in ((axes[1], "noisy_accuracy", "noisy_lo", "noisy_hi"),
+                                (axes[2], "a_avr", "a_avr_lo", "a_avr_hi")):
+            ax.errorbar(g.learning_rate, 100 * g[col], yerr=[100 * (g[col] - g[lo]), 100 * (g[hi] - g[col])],
+                        fmt="o-", color=color, capsize=3, label=label)
+            untrained = g[~g.trained]
+            ax.plot(untrained.learning_rate, 100 * untrained[col], "x", color="k", markersize=9)
+        spot = g.loc[g.noisy_accuracy.idxmax()]
+        axes[1].plot(spot.learning_rate, 100 * spot.noisy_accuracy, "*", color=color, markersize=16)
+    titles = ("clean accuracy (%)", "accuracy under noise (%), mean over $\\eta > 0$", "eq. 14 (%)")
+    for ax, title in zip(axes, titles):
+        ax.set(xscale="log", xlabel="learning rate", title=title)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize="small")
+    axes[2].annotate("x: did not train (clean < 2x chance)", (0.02, 0.02), xycoords="axes fraction", fontsize="small")
+    return fig
+
+
+def step_noise_figure(table: pd.DataFrame):
+    """Eq. 14 (95% CI) against the per-step gradient noise lr^2 C / |B| of each trained run."""
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    for i, (model, g) in enumerate(table[table.trained].groupby("model")):
+        ax.errorbar(g.step_noise_power, 100 * g.a_avr, yerr=[100 * (g.a_avr - g.a_avr_lo), 100 * (g.a_avr_hi - g.a_avr)],
+                    fmt="o", color=f"C{i}", capsize=3, label=model)
+        for r in g.itertuples():
+            ax.annotate(f"{r.learning_rate:g}", (r.step_noise_power, 100 * r.a_avr), fontsize="x-small",
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set(xscale="log", xlabel=r"per-step gradient noise $\alpha^2 C / |B|$ (eq. 7)", ylabel="eq. 14 (%)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return fig

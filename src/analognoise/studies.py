@@ -1,11 +1,13 @@
 """Study configs (``studies/<name>.yaml``): a grid of training runs plus one noise setting.
 
 A config has ``name``, ``description``, ``grid`` (lists of ``dataset``, ``model`` such as
-``resnet20`` or ``vgg16``, ``bn`` placements, ``seed``), optional ``replace`` rules
+``resnet20`` or ``vgg16``, ``bn`` placements, ``seed``, and optionally lists of any training
+parameter, e.g. ``learning_rate`` or ``batch_size``, as further axes), optional ``replace`` rules
 (``{match: {...grid keys...}, bn: ...}``: e.g. partial BN where no-BN does not train),
 ``training`` (training parameters, or ``preset``) and ``noise`` (``etas``, ``repeats``,
 ``targets``, ``scale``, ``test_subset``, ``seed``) and ``theory`` (the section II
-measurements; see :data:`analognoise.params.THEORY_DEFAULTS`). :func:`expand` turns it into
+measurements; see :data:`analognoise.params.THEORY_DEFAULTS`), and optionally
+``companions``: names of companion studies (e.g. the learning-rate study) built with it. :func:`expand` turns it into
 cells, each one training run (identified by its run id) with its noise and theory settings.
 """
 from __future__ import annotations
@@ -17,7 +19,14 @@ from pathlib import Path
 
 import yaml
 
-from .params import make_params, model_label, run_id, validate_noise_params, validate_theory_params
+from .params import (
+    DEFAULTS,
+    make_params,
+    model_label,
+    run_id,
+    validate_noise_params,
+    validate_theory_params,
+)
 from .paths import resolve
 
 STUDIES_DIR = "studies"
@@ -91,6 +100,11 @@ def expand(config: dict) -> list[Cell]:
     missing = [k for k in GRID_KEYS if k not in grid]
     if missing:
         raise ValueError(f"study grid needs {', '.join(missing)} (lists)")
+    extra_axes = [k for k in grid if k not in GRID_KEYS]
+    unknown_axes = [k for k in extra_axes if k not in DEFAULTS]
+    if unknown_axes:
+        raise ValueError(f"unknown grid axes {unknown_axes}: use {', '.join(GRID_KEYS)} or training "
+                         f"parameters ({', '.join(sorted(DEFAULTS))})")
     noise = {**config.get("noise", {})}
     unknown = set(noise) - set(NOISE_KEYS)
     if unknown:
@@ -101,11 +115,13 @@ def expand(config: dict) -> list[Cell]:
     training = dict(config.get("training", {}))
     preset = training.pop("preset", None)
     cells = []
-    for dataset, model, bn, seed in itertools.product(*(grid[k] for k in GRID_KEYS)):
+    axes = [*GRID_KEYS, *extra_axes]
+    for values in itertools.product(*(grid[k] for k in axes)):
+        point = dict(zip(axes, values))
+        model = point.pop("model")
         arch, depth = parse_model(model)
-        chosen_bn = _bn_for(dict(dataset=dataset, model=model, bn=bn, seed=seed), config.get("replace", []))
-        params = make_params(preset, **training, dataset=dataset, arch=arch, depth=depth,
-                             bn=chosen_bn, seed=seed)
+        point["bn"] = _bn_for({**point, "model": model}, config.get("replace", []))
+        params = make_params(preset, **{**training, **point, "arch": arch, "depth": depth})
         cells.append(Cell(run_id(params), params, noise, theory))
     ids = [c.run_id for c in cells]
     if len(set(ids)) != len(ids):
@@ -126,3 +142,13 @@ def noise_parameters(cell: Cell, runs_dir: str = "data/runs") -> dict:
 def theory_parameters(cell: Cell, runs_dir: str = "data/runs") -> dict:
     """papermill parameters of notebooks/measure_theory.ipynb for this cell."""
     return {"run_dir": f"{runs_dir}/{cell.run_id}", **cell.theory}
+
+
+def companions(config: dict, override: str | None = None) -> list[dict]:
+    """The companion studies of a main study (its ``companions`` list, or ``override``: a
+    comma-separated list of names, "none" for none), loaded and validated."""
+    if override is None:
+        names = config.get("companions", [])
+    else:
+        names = [n for n in str(override).split(",") if n and n != "none"]
+    return [load_study(name) for name in names]

@@ -243,19 +243,20 @@ def _training_pool(record: dict, pool: int, data_dir=None) -> tuple[np.ndarray, 
 
 def measure_run(run_dir, pool: int = 512, batch_sizes=(8, 32, 128), batches: int = 10,
                 step_sizes=(0.01, 0.02, 0.05, 0.1, 0.2, 0.4), smoothness_batch: int = 128,
-                epochs=None, seed: int = 0, data_dir=None) -> dict[str, pd.DataFrame]:
+                checkpoints: str = "all", seed: int = 0, data_dir=None) -> dict[str, pd.DataFrame]:
     """Gradient noise and smoothness at every kept checkpoint of a finished run.
 
     Returns tidy tables: ``checkpoints`` (one row per epoch: C, ||g_D||, pool loss with BN
     moving statistics, the smoothness batch's loss with batch statistics, smoothness numbers), ``minibatch`` (one row per epoch, mode, batch size and batch) and ``layers``
-    (per-kernel gradient norms per epoch). ``epochs``: which checkpoints (default: all kept).
+    (per-kernel gradient norms per epoch). ``checkpoints``: "all" kept ones, or the "last".
     """
     model, record = load_run(run_dir)
-    available = record.get("checkpoint_epochs", [])
-    epochs = available if epochs is None else [e for e in epochs if e in available]
+    epochs = record.get("checkpoint_epochs", [])
     if not epochs:
-        raise ValueError(f"{run_dir} keeps no checkpoints{' of those epochs' if available else ''}; "
-                         f"kept: {available}. Runs trained before checkpoints existed must be retrained.")
+        raise ValueError(f"{run_dir} keeps no checkpoints; runs trained before checkpoints existed "
+                         f"must be retrained (delete the run directory and run the workflow again)")
+    if checkpoints == "last":
+        epochs = epochs[-1:]
     x, y = _training_pool(record, pool, data_dir)
     per_sample, batch = gradient_functions(model)
     rng = np.random.default_rng(seed)

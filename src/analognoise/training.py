@@ -1,4 +1,6 @@
-"""Training runs: parameters, run ids, resumable training, and the finished run directory.
+"""Training runs: resumable training with checkpoints, augmentation, and run directories.
+
+Parameters and run ids live in :mod:`analognoise.params`.
 
 A run directory ``<runs_dir>/<run_id>/`` holds ``params.yaml`` (parameters + results),
 ``model.keras``, ``history.csv`` (one row per epoch) and ``checkpoints/epoch-NNNN.weights.h5``
@@ -25,6 +27,7 @@ from . import data as data_mod
 from .models import build_model
 from .params import model_label, run_id, validate_params
 from .paths import resolve
+
 
 def learning_rate_at(epoch: int, params: dict) -> float:
     """Learning rate of (0-based) ``epoch``.
@@ -160,7 +163,7 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
     record = {
         "run_id": rid, "params": params, "model": model_label(params["arch"], params["depth"]),
         "parameters": int(model.count_params()),
-        "bn_layers": sum(isinstance(l, keras.layers.BatchNormalization) for l in model.layers),
+        "bn_layers": sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers),
         "checkpoint_epochs": checkpoint_epochs(params["epochs"]),
         "test_accuracy": test_accuracy,
         "train_images": int(len(dataset.y_train)), "test_images": int(len(dataset.y_test)),
