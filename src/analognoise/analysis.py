@@ -10,10 +10,10 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats
 
 from . import metrics
+from .params import read_record
 from .paths import resolve
 from .studies import expand, load_study
 
@@ -160,7 +160,7 @@ def load_results(study) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs, tables = [], []
     for cell in cells:
         run_dir = resolve("data/runs") / cell.run_id
-        record = yaml.safe_load((run_dir / "params.yaml").read_text())
+        record = read_record(run_dir)
         labels = dict(run_id=cell.run_id, dataset=cell.params["dataset"], model=cell.model,
                       variant=cell.variant, bn=str(cell.params["bn"]), seed=cell.params["seed"],
                       learning_rate=cell.params["learning_rate"], batch_size=cell.params["batch_size"])

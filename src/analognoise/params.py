@@ -15,7 +15,10 @@ import hashlib
 import json
 import math
 
+import yaml
+
 from .data import check_dataset_name
+from .paths import resolve
 
 ARCHITECTURES = ("resnet", "vgg16")
 VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -212,3 +215,13 @@ def validate_theory_params(settings: dict) -> dict:
     if not all(s > 0 for s in merged["step_sizes"]):
         raise ValueError(f"step_sizes must be > 0, got {merged['step_sizes']}")
     return merged
+
+
+def read_record(run_dir) -> dict:
+    """The ``params.yaml`` record of a finished run directory (parameters and results)."""
+    run_dir = resolve(run_dir)
+    if not (run_dir / "params.yaml").exists():
+        raise FileNotFoundError(
+            f"{run_dir} is not a finished run (no params.yaml); train it with notebooks/train.ipynb"
+        )
+    return yaml.safe_load((run_dir / "params.yaml").read_text())

@@ -25,7 +25,7 @@ import yaml
 
 from . import data as data_mod
 from .models import build_model
-from .params import model_label, run_id, validate_params
+from .params import model_label, read_record, run_id, validate_params
 from .paths import resolve
 
 
@@ -182,13 +182,8 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
 
 def load_run(run_dir) -> tuple[keras.Model, dict]:
     """(model, record) of a finished run directory."""
-    run_dir = resolve(run_dir)
-    if not (run_dir / "params.yaml").exists():
-        raise FileNotFoundError(
-            f"{run_dir} is not a finished run (no params.yaml); train it with notebooks/train.ipynb"
-        )
-    record = yaml.safe_load((run_dir / "params.yaml").read_text())
-    return keras.models.load_model(run_dir / "model.keras"), record
+    record = read_record(run_dir)
+    return keras.models.load_model(resolve(run_dir) / "model.keras"), record
 
 
 def load_test_data(record: dict, test_subset: int | None = None, data_dir=None):
