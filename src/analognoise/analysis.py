@@ -639,12 +639,14 @@ def learning_rate_claims(table: pd.DataFrame) -> pd.DataFrame:
     def add(claim, passed, total, evidence, needs):
         rows.append(dict(claim=claim, verdict=_verdict(passed, total), evidence=evidence if total else f"needs {needs}"))
 
+    trained_runs = table[table.trained].groupby("model").size()
     spots = sweet_spots(table)
+    spots = spots[spots.model.map(trained_runs).fillna(0) >= 3]
     add("There is a sweet spot: the learning rate with the best accuracy under noise lies strictly "
         "inside the range, with worse results at both ends.", int(spots.interior.sum()), len(spots),
         "; ".join(f"{r.model}: sweet spot {r.sweet_spot_lr:g} (accuracy under noise {100 * r.sweet_spot_noisy_accuracy:.1f}%), "
                   f"best clean accuracy at {r.best_clean_lr:g}" for r in spots.itertuples()),
-        "a grid of learning rates")
+        "three or more trained runs per model")
 
     groups = [(m, g[g.trained]) for m, g in table.groupby("model")]
     groups = [(m, g) for m, g in groups if len(g) >= 3]

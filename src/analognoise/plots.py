@@ -220,6 +220,8 @@ def learning_rate_figure(table: pd.DataFrame, spots: pd.DataFrame):
 def step_noise_figure(table: pd.DataFrame):
     """Eq. 14 (95% CI) against the per-step gradient noise lr^2 C / |B| of each trained run."""
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    if not table.trained.any():
+        ax.text(0.5, 0.5, "no run trained (clean accuracy < 2x chance)", ha="center", transform=ax.transAxes)
     for i, (model, g) in enumerate(table[table.trained].groupby("model")):
         ax.errorbar(g.step_noise_power, 100 * g.a_avr, yerr=[100 * (g.a_avr - g.a_avr_lo), 100 * (g.a_avr_hi - g.a_avr)],
                     fmt="o", color=f"C{i}", capsize=3, label=model)
@@ -228,5 +230,6 @@ def step_noise_figure(table: pd.DataFrame):
                         xytext=(3, 3), textcoords="offset points")
     ax.set(xscale="log", xlabel=r"per-step gradient noise $\alpha^2 C / |B|$ (eq. 7)", ylabel="eq. 14 (%)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
+    if table.trained.any():
+        ax.legend(fontsize="small")
     return fig
