@@ -112,4 +112,8 @@ def test_learning_rate_table_sweet_spot_and_claims():
     # under noise: 0.70 x 0.942 at 1e-2 beats 0.80 x 0.767 at 1e-3
     assert spots.sweet_spot_lr == 1e-2 and spots.interior
     claims = analysis.learning_rate_claims(table)
+    # three trained runs: a perfect rank correlation has p = 0, so the trends are significant
     assert claims.verdict.tolist() == ["supported", "supported", "supported", "supported"]
+    noisy = table.copy()
+    noisy.loc[1, "a_avr"] = 0.99  # break the ordering of eq. 14
+    assert analysis.learning_rate_claims(noisy).verdict.tolist()[1] == "inconclusive"

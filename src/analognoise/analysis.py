@@ -651,14 +651,16 @@ def learning_rate_claims(table: pd.DataFrame) -> pd.DataFrame:
     groups = [(m, g[g.trained]) for m, g in table.groupby("model")]
     groups = [(m, g) for m, g in groups if len(g) >= 3]
     for x, y, claim in (("learning_rate", "a_avr", "Among models that trained, a higher learning rate gives a "
-                         "more noise-resistant model (eq. 14 rises with the learning rate; Spearman rho > 0)."),
+                         "more noise-resistant model (eq. 14 rises with the learning rate)."),
                         ("learning_rate", "step_noise_power", "The per-step gradient noise alpha^2 C / |B| (eq. 7) "
-                         "rises with the learning rate (Spearman rho > 0)."),
+                         "rises with the learning rate."),
                         ("step_noise_power", "a_avr", "More per-step gradient noise in training gives a more "
-                         "noise-resistant model (eq. 14 rises with alpha^2 C / |B|; Spearman rho > 0).")):
-        usable = [(m, g) for m, g in groups if y in g and x in g and g[[x, y]].notna().all().all()]
-        rhos = [(m, stats.spearmanr(g[x], g[y]).statistic) for m, g in usable]
-        add(claim, sum(r > 0 for _, r in rhos), len(rhos),
-            "; ".join(f"{m}: rho {r:+.2f} over {len(g)} trained runs" for (m, r), (_, g) in zip(rhos, usable)),
-            "three or more trained runs per model")
+                         "noise-resistant model (eq. 14 rises with alpha^2 C / |B|).")):
+        usable = [(m, g) for m, g in groups if {x, y} <= set(g) and g[[x, y]].notna().all().all()]
+        tests = [(m, len(g), stats.spearmanr(g[x], g[y])) for m, g in usable]
+        rows.append(dict(claim=claim + " Spearman rank correlation, significant at p < 0.05.",
+                         verdict=_verdict(sum(t.statistic > 0 and t.pvalue < 0.05 for _, _, t in tests), len(tests),
+                                          sum(t.statistic < 0 and t.pvalue < 0.05 for _, _, t in tests)),
+                         evidence="; ".join(f"{m}: rho {t.statistic:+.2f} (p = {t.pvalue:.2g}) over {n} trained runs"
+                                            for m, n, t in tests) if tests else "needs three or more trained runs per model"))
     return pd.DataFrame(rows)
