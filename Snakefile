@@ -14,12 +14,14 @@ from analognoise import studies
 STUDY = studies.load_study(config.get("study", "quick"))
 COMPANIONS = studies.companions(STUDY, config.get("companions"))
 LR_STUDY = next((c for c in COMPANIONS if c["name"].startswith("lr-")), None)
+STUDY_CELLS = {study["name"]: studies.expand(study) for study in (STUDY, *COMPANIONS)}
 CELLS = {}
-for cell in [c for study in (STUDY, *COMPANIONS) for c in studies.expand(study)]:
+for cell in (c for cells in STUDY_CELLS.values() for c in cells):
     known = CELLS.setdefault(cell.run_id, cell)
     if (known.noise, known.theory) != (cell.noise, cell.theory):
         raise ValueError(f"run {cell.run_id} is in two studies with different noise or theory settings")
-MAIN_RUNS = [c.run_id for c in studies.expand(STUDY)]
+MAIN_RUNS = [c.run_id for c in STUDY_CELLS[STUDY["name"]]]
+LR_RUNS = [c.run_id for c in STUDY_CELLS[LR_STUDY["name"]]] if LR_STUDY else []
 RUNS = "data/runs"
 EXECUTED = "data/executed"
 PAGES = "data/book"
@@ -83,8 +85,8 @@ rule study_page:
 
 rule learning_rate_page:
     input:
-        expand(f"{RUNS}/{{run_id}}/noise.csv", run_id=[c.run_id for c in studies.expand(LR_STUDY)] if LR_STUDY else []),
-        expand(f"{RUNS}/{{run_id}}/theory", run_id=[c.run_id for c in studies.expand(LR_STUDY)] if LR_STUDY else []),
+        expand(f"{RUNS}/{{run_id}}/noise.csv", run_id=LR_RUNS),
+        expand(f"{RUNS}/{{run_id}}/theory", run_id=LR_RUNS),
     output:
         f"{PAGES}/learning_rate.ipynb",
     params:

@@ -38,7 +38,7 @@ def test_mean_ci_matches_t_interval():
 def test_summary_per_eta_and_empty_eq14():
     t = table({0.0: [0.8, 0.8, 0.8], 0.2: [0.4, 0.5, 0.6]})
     s = metrics.summarize_by_eta(t)
-    assert s["repeats"].tolist() == [3, 3]
+    assert s["trials"].tolist() == [3, 3] and s["seeds"].tolist() == [1, 1]
     assert s.loc[1, "accuracy"] == pytest.approx(0.5) and s.loc[1, "accuracy_lo"] < 0.5
     with pytest.raises(ValueError, match="non-zero eta"):
         metrics.average_normalized_accuracy(t[t.eta == 0])

@@ -181,26 +181,14 @@ def _settings(frame: pd.DataFrame) -> list[str]:
     return [c for c in SETTINGS if c in frame]
 
 
-def _values(group: pd.DataFrame, column: str) -> np.ndarray:
-    """The samples a CI is taken over: per-training-seed means if several seeds, else trials."""
-    if group["seed"].nunique() > 1:
-        return group.groupby("seed")[column].mean().to_numpy()
-    return group[column].to_numpy()
-
-
 def summarize(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per setting (dataset, model, variant, learning rate, batch size) and eta: accuracy and
-    normalised accuracy with CIs."""
-    rows = []
-    keys = [*_settings(noise), "eta"]
-    for key, g in noise.groupby(keys):
-        acc = metrics.mean_ci(_values(g, "accuracy"), confidence)
-        norm = metrics.mean_ci(_values(g, "normalized_accuracy"), confidence)
-        rows.append(dict(zip(keys, key), trials=len(g), seeds=g["seed"].nunique(),
-                         accuracy=acc[0], accuracy_lo=acc[1], accuracy_hi=acc[2],
-                         normalized_accuracy=norm[0], normalized_lo=norm[1], normalized_hi=norm[2],
-                         nonfinite_fraction=g["nonfinite_fraction"].mean()))
-    return pd.DataFrame(rows)
+    normalised accuracy with CIs (:func:`analognoise.metrics.summarize_by_eta`)."""
+    keys = _settings(noise)
+    parts = [metrics.summarize_by_eta(g, confidence).assign(**dict(zip(keys, key)))
+             for key, g in noise.groupby(keys)]
+    table = pd.concat(parts, ignore_index=True)
+    return table[[*keys, *[c for c in table if c not in keys]]]
 
 
 def eq14(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -297,7 +285,7 @@ def bn_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             other = g[g.variant == other_variant]
             if bn.empty or other.empty:
                 continue
-            a, b = _values(bn, "normalized_accuracy"), _values(other, "normalized_accuracy")
+            a, b = metrics.samples(bn, "normalized_accuracy"), metrics.samples(other, "normalized_accuracy")
             diff = a.mean() - b.mean()
             if len(a) > 1 and len(b) > 1 and (a.std() > 0 or b.std() > 0):
                 test = stats.ttest_ind(a, b, equal_var=False)

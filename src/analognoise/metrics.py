@@ -29,14 +29,24 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def samples(group: pd.DataFrame, column: str) -> np.ndarray:
+    """What a CI is taken over: per-training-seed means if the rows come from several training
+    seeds (column ``seed``), else the individual noise trials."""
+    if "seed" in group and group["seed"].nunique() > 1:
+        return group.groupby("seed")[column].mean().to_numpy()
+    return group[column].to_numpy()
+
+
 def summarize_by_eta(table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Per eta: mean accuracy and normalised accuracy (eq. 13) with CI over repeats."""
+    """Per eta: mean accuracy and normalised accuracy (eq. 13) with CIs (see :func:`samples`),
+    the number of trials and of training seeds, and the mean non-finite fraction."""
     rows = []
     for eta, group in table.groupby("eta", sort=True):
-        acc, acc_lo, acc_hi = mean_ci(group["accuracy"], confidence)
-        norm, norm_lo, norm_hi = mean_ci(group["normalized_accuracy"], confidence)
+        acc, acc_lo, acc_hi = mean_ci(samples(group, "accuracy"), confidence)
+        norm, norm_lo, norm_hi = mean_ci(samples(group, "normalized_accuracy"), confidence)
         rows.append(dict(
-            eta=eta, repeats=len(group), accuracy=acc, accuracy_lo=acc_lo, accuracy_hi=acc_hi,
+            eta=eta, trials=len(group), seeds=group["seed"].nunique() if "seed" in group else 1,
+            accuracy=acc, accuracy_lo=acc_lo, accuracy_hi=acc_hi,
             normalized_accuracy=norm, normalized_lo=norm_lo, normalized_hi=norm_hi,
             nonfinite_fraction=float(group["nonfinite_fraction"].mean()),
         ))

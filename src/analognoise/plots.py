@@ -192,7 +192,7 @@ def robustness_link(link: pd.DataFrame):
     return fig
 
 
-def learning_rate_figure(table: pd.DataFrame, spots: pd.DataFrame):
+def learning_rate_figure(table: pd.DataFrame):
     """Clean accuracy, accuracy under noise and eq. 14 vs learning rate (95% CIs), one line per
     model (and batch size); the sweet spot (best accuracy under noise) is starred."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
