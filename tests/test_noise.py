@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from analognoise import noise
-from analognoise.models import build_model
+from analognoise.models import build_model, fold_batchnorm
 
 
 @pytest.fixture(scope="module")
@@ -136,10 +136,21 @@ def test_large_noise_degrades_accuracy_of_a_trained_classifier():
     (dict(etas=[]), "empty"),
     (dict(repeats=0), "repeats"),
     (dict(repeats=1.5), "repeats"),
-    (dict(targets="weights"), "kernels, kernels\\+biases, trainable, all"),
+    (dict(targets="weights"), "kernels, kernels\\+biases, trainable, all, folded"),
     (dict(scale="global"), "tensor, layer"),
 ])
 def test_bad_noise_settings_are_refused(kwargs, message):
     settings = dict(etas=[0.1], repeats=2, targets="trainable", scale="tensor") | kwargs
     with pytest.raises(ValueError, match=message):
         noise.validate_noise_params(**settings)
+
+
+def test_folding_bn_keeps_the_outputs_and_removes_bn(model, images):
+    folded = fold_batchnorm(model, "resnet", 8)
+    x, _ = images
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+    np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), atol=2e-5)
+    wn = noise.WeightNoise(folded, "folded")
+    assert {t.role for t in wn.targets} == {"kernel", "bias"} and len(wn.targets) == 2 * 10
+    with pytest.raises(ValueError, match="fold it first"):
+        noise.WeightNoise(model, "folded")

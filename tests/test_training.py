@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analognoise import data, params, training
+from analognoise import data, noise, params, training
 
 
 def tiny(**kw):
@@ -111,3 +111,14 @@ def test_a_model_learns_the_fixture_classes(tmp_path, data_root):
 def test_load_run_refuses_an_unfinished_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a finished run"):
         training.load_run(tmp_path)
+
+
+def test_inject_run_with_folded_bn(tmp_path, data_root):
+    run_dir = training.train_run(tiny(epochs=1), tmp_path, data_root, verbose=0)
+    folded = noise.inject_run(run_dir, etas=[0.0, 0.2], repeats=2, targets="folded",
+                              data_dir=data_root, output="noise-folded.csv", batch_size=50)
+    plain = noise.inject_run(run_dir, etas=[0.0], repeats=1, data_dir=data_root, batch_size=50)
+    assert (folded.targets == "folded").all() and (run_dir / "noise-folded.csv").exists()
+    assert folded.clean_accuracy.iloc[0] == plain.clean_accuracy.iloc[0], "folding keeps the outputs"
+    noisy = folded[folded.eta == 0.2]
+    assert len(noisy) == 2 and (noisy.nonfinite_fraction == 0).all(), "no BN variance left to go negative"

@@ -93,3 +93,25 @@ def build_model(arch: str, depth: int | None, num_classes: int, bn="all",
     if arch == "resnet":
         return resnet_v1(depth, num_classes, bn, weight_decay)
     return vgg16(num_classes, bn, weight_decay)
+
+
+def fold_batchnorm(model: keras.Model, arch: str, depth: int | None) -> keras.Model:
+    """The same network with every BN folded into the conv / dense layer before it, as BN is
+    deployed on analog crossbars: W' = W * s, b' = (b - mean) * s + beta with
+    s = gamma / sqrt(moving_variance + epsilon), per output channel. Inference outputs are
+    unchanged (up to float rounding); the result has no BN layers."""
+    num_classes = model.output_shape[-1]
+    folded = build_model(arch, depth, num_classes, bn="none")
+    bn_layers = {layer.name: layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)}
+    for layer in folded.layers:
+        if not layer.weights:
+            continue
+        kernel, bias = (keras.ops.convert_to_numpy(w) for w in model.get_layer(layer.name).weights)
+        bn = bn_layers.get(f"{layer.name}_bn")
+        if bn is not None:
+            gamma, beta, mean, variance = (keras.ops.convert_to_numpy(w) for w in
+                                           (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
+            scale = gamma / (variance + bn.epsilon) ** 0.5
+            kernel, bias = kernel * scale, (bias - mean) * scale + beta
+        layer.set_weights([kernel, bias])
+    return folded

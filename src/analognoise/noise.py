@@ -14,7 +14,10 @@ reads that as every *trainable* weight:
 - ``"kernels"``: conv / dense kernels only;
 - ``"kernels+biases"``: kernels and biases;
 - ``"trainable"`` (default): every trainable weight, i.e. + BN gamma and beta;
-- ``"all"``: every weight a layer holds, i.e. + BN moving mean and moving variance.
+- ``"all"``: every weight a layer holds, i.e. + BN moving mean and moving variance;
+- ``"folded"``: BN folded into the preceding conv / dense kernel and bias first
+  (:func:`analognoise.models.fold_batchnorm`, how BN is deployed on analog crossbars), then
+  noise on those kernels and biases.
 
 Engine: one built model, its clean weights kept in host memory, noisy values written into the
 existing variables, evaluation over pre-converted input batches by the model's compiled
@@ -33,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import normalized_accuracy
+from .models import fold_batchnorm
 from .params import PAPER_ETAS, TARGETS, validate_noise_params
 from .paths import resolve
 from .training import load_run, load_test_data
@@ -97,6 +101,10 @@ class WeightNoise:
 
     def __init__(self, model: keras.Model, targets: str = "trainable", scale: str = "tensor"):
         validate_noise_params([0.0], 1, targets, scale)
+        if targets == "folded" and any(isinstance(layer, keras.layers.BatchNormalization)
+                                       for layer in _leaf_layers(model)):
+            raise ValueError("targets='folded' needs a model without BN: fold it first with "
+                             "analognoise.models.fold_batchnorm (inject_run does this)")
         roles = TARGETS[targets]
         self.model = model
         self.targets: list[_Target] = []
@@ -205,6 +213,8 @@ def inject_run(run_dir, etas=PAPER_ETAS, repeats: int = 5, targets: str = "train
     if test_subset is not None and (not isinstance(test_subset, int) or test_subset < 1):
         raise ValueError(f"test_subset must be None or an integer >= 1, got {test_subset!r}")
     model, record = load_run(run_dir)
+    if targets == "folded":
+        model = fold_batchnorm(model, record["params"]["arch"], record["params"]["depth"])
     x, y = load_test_data(record, test_subset, data_dir)
     table = noise_grid(model, x, y, etas, repeats, targets, scale, seed, record["run_id"],
                        batch_size)

@@ -171,6 +171,8 @@ TARGETS = {
     "trainable": frozenset({"kernel", "bias", "bn_gamma", "bn_beta", "other_trainable"}),
     "all": frozenset({"kernel", "bias", "bn_gamma", "bn_beta", "other_trainable",
                       "bn_moving_mean", "bn_moving_variance", "other_state"}),
+    # kernels and biases of the network with BN folded into them (models.fold_batchnorm)
+    "folded": frozenset({"kernel", "bias"}),
 }
 SCALES = ("tensor", "layer")
 PAPER_ETAS = (0.0, 0.01, 0.1, 0.2, 0.3, 0.4)
