@@ -59,7 +59,7 @@ def test_minibatch_power_follows_c_over_batch_size(softmax_regression, training)
     np.testing.assert_allclose(means.predicted, expected, rtol=1e-9)
     # 150 draws of a sum over 52 squared coordinates: the mean is within ~10% (3 sigma)
     np.testing.assert_allclose(means.power, means.predicted, rtol=0.15)
-    slope, _ = theory.power_law_fit(table)
+    slope, _ = analysis.power_law_fit(table)
     assert slope == pytest.approx(-1.0, abs=0.1)
 
 

@@ -477,6 +477,13 @@ def minibatch_summary(minibatch: pd.DataFrame, confidence: float = 0.95) -> pd.D
     return pd.DataFrame(rows)
 
 
+def power_law_fit(minibatch: pd.DataFrame) -> tuple[float, float]:
+    """Least-squares slope and intercept of log(mean power) vs log(batch size); eq. 7 says -1."""
+    means = minibatch.groupby("batch_size")["power"].mean()
+    slope, intercept = np.polyfit(np.log(means.index.to_numpy(float)), np.log(means.to_numpy()), 1)
+    return float(slope), float(intercept)
+
+
 def theory_vs_robustness(checkpoints: pd.DataFrame, noise: pd.DataFrame) -> pd.DataFrame:
     """Per run, the final checkpoint's gradient noise and smoothness beside eq. 14."""
     final = checkpoints.loc[checkpoints.groupby("run_id")["epoch"].idxmax()]
@@ -506,8 +513,7 @@ def theory_claims(checkpoints: pd.DataFrame, minibatch: pd.DataFrame, noise: pd.
     slopes = []
     for (run, variant, epoch, training), g in minibatch.groupby(["run_id", "variant", "epoch", "training"]):
         if g.batch_size.nunique() >= 2:
-            means = g.groupby("batch_size")["power"].mean()
-            slopes.append(np.polyfit(np.log(means.index.to_numpy(float)), np.log(means.to_numpy()), 1)[0])
+            slopes.append(power_law_fit(g)[0])
     slopes = np.array(slopes)
     near = np.abs(slopes + 1) <= 0.25
     add("The noise power scales as 1/|B| in both BN modes (log-log slope -1 +- 0.25; the finite-pool "

@@ -35,8 +35,9 @@ from .paths import resolve
 from .training import checkpoint_path, load_run
 
 
-def _flat_size(model) -> int:
-    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
+def _offsets(model) -> np.ndarray:
+    """Start of each trainable variable in the flat gradient vector, plus its length P at the end."""
+    return np.cumsum([0] + [int(np.prod(v.shape)) for v in model.trainable_variables])
 
 
 def gradient_functions(model: keras.Model):
@@ -141,9 +142,9 @@ def gradient_noise(model: keras.Model, x: np.ndarray, y_onehot: np.ndarray, chun
     memory stays at one chunk of per-sample gradients (chunk x P floats).
     """
     per_sample = per_sample or gradient_functions(model)[0]
-    size = _flat_size(model)
+    bounds = _offsets(model)
+    size = int(bounds[-1])
     chunk = chunk or max(1, min(64, int(5e7 // size)))
-    bounds = np.cumsum([0] + [int(np.prod(v.shape)) for v in model.trainable_variables])
     total = np.zeros(size, np.float64)
     squares = np.zeros(size, np.float64)  # sum over samples of g_i^2, element-wise
     for start in range(0, len(x), chunk):
@@ -201,7 +202,7 @@ def smoothness(model: keras.Model, x: np.ndarray, y_onehot: np.ndarray,
     clean = [keras.ops.convert_to_numpy(v).copy() for v in weights]
     loss0, grad0 = batch(x, y_onehot, True)
     norm0 = float(np.linalg.norm(grad0))
-    bounds = np.cumsum([0] + [c.size for c in clean])
+    bounds = _offsets(model)
     losses, changes, betas = [loss0], [], []
     try:
         for step in step_sizes:
@@ -224,7 +225,7 @@ def smoothness(model: keras.Model, x: np.ndarray, y_onehot: np.ndarray,
 
 def layer_gradient_norms(model: keras.Model, gradient: np.ndarray) -> pd.Series:
     """||gradient|| per kernel (conv / dense), in forward order, from a flat gradient (P,)."""
-    bounds = np.cumsum([0] + [int(np.prod(v.shape)) for v in model.trainable_variables])
+    bounds = _offsets(model)
     norms = {v.path.split("/")[0]: float(np.linalg.norm(gradient[a:b]))
              for v, a, b in zip(model.trainable_variables, bounds[:-1], bounds[1:])
              if v.path.endswith("kernel")}
@@ -281,13 +282,6 @@ def measure_run(run_dir, pool: int = 512, batch_sizes=(8, 32, 128), batches: int
     return {"checkpoints": pd.DataFrame(rows).assign(**label),
             "minibatch": pd.concat(minibatch_rows, ignore_index=True).assign(**label),
             "layers": pd.DataFrame(layer_rows).assign(**label)}
-
-
-def power_law_fit(minibatch: pd.DataFrame) -> tuple[float, float]:
-    """Least-squares slope and intercept of log(mean power) vs log(batch size); eq. 7 says -1."""
-    means = minibatch.groupby("batch_size")["power"].mean()
-    slope, intercept = np.polyfit(np.log(means.index.to_numpy(float)), np.log(means.to_numpy()), 1)
-    return float(slope), float(intercept)
 
 
 def measure_and_save(run_dir, data_dir=None, **settings) -> dict[str, pd.DataFrame]:
