@@ -10,7 +10,7 @@ ANALOGNOISE_DATA_DIR ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/
 export ANALOGNOISE_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup test book benchmark clean
+.PHONY: setup test book results benchmark clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing analognoise with its dependencies"
@@ -30,6 +30,13 @@ book: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --config study=$(PROFILE) \
 		$(if $(filter undefined,$(origin COMPANIONS)),,companions=$(COMPANIONS))
 	@echo ">> book: $(abspath _build/html/index.html)"
+
+# run a study with an `ablation` (default: the committed reference study) and export its results
+# to results/<name>/ (tidy CSVs the book shows without recomputing); resumes where it stopped
+STUDY ?= cpu-reference
+results: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --config study=$(STUDY) \
+		companions=none -- results/$(notdir $(basename $(STUDY)))/noise.csv
 
 benchmark: setup
 	$(PY) benchmarks/noise_eval.py $(if $(ANALOGNOISE_DATA_DIR),--data-dir $(ANALOGNOISE_DATA_DIR))

@@ -3,6 +3,8 @@
 #
 #   snakemake --cores 2 --config study=quick          (or smoke, paper, path/to/study.yaml)
 #   snakemake --cores 2 --config study=quick companions=lr-quick   (companion studies too)
+#   snakemake --cores 2 --config study=cpu-reference companions=none results/cpu-reference
+#                                                  (run a study and export its results/ folder)
 #
 # Training runs are cached by run id (a hash of their parameters), so adding an eta to a config
 # re-runs only the noise step; adding a depth trains only the new model.
@@ -25,6 +27,10 @@ LR_RUNS = [c.run_id for c in STUDY_CELLS[LR_STUDY["name"]]] if LR_STUDY else []
 RUNS = "data/runs"
 EXECUTED = "data/executed"
 PAGES = "data/book"
+RESULTS = "results"
+RESULT_FILES = ("study.yaml", "runs.csv", "histories.csv", "noise.csv", "provenance.yaml")
+#: the committed study the reference and ablation chapters show (no recomputation)
+REFERENCE = f"{RESULTS}/cpu-reference"
 
 
 def as_yaml(parameters):
@@ -55,6 +61,34 @@ rule inject_noise:
         yaml=lambda w: as_yaml(studies.noise_parameters(CELLS[w.run_id], RUNS)),
     shell:
         "papermill notebooks/inject_noise.ipynb {output.notebook} -y {params.yaml:q} --log-output --no-progress-bar"
+
+
+rule inject_noise_target:
+    input:
+        f"{EXECUTED}/{{run_id}}/train.ipynb",
+    output:
+        table=f"{RUNS}/{{run_id}}/noise-{{targets}}.csv",
+        notebook=f"{EXECUTED}/{{run_id}}/inject_noise-{{targets}}.ipynb",
+    wildcard_constraints:
+        targets="kernels|kernels\\+biases|trainable|all|folded",
+    params:
+        yaml=lambda w: as_yaml(studies.noise_parameters(CELLS[w.run_id], RUNS, targets=w.targets)),
+    shell:
+        "papermill notebooks/inject_noise.ipynb {output.notebook} -y {params.yaml:q} --log-output --no-progress-bar"
+
+
+rule export_results:
+    input:
+        expand(f"{RUNS}/{{run_id}}/noise.csv", run_id=MAIN_RUNS),
+        [f"{RUNS}/{c.run_id}/{studies.noise_file(t)}" for c in STUDY_CELLS[STUDY["name"]] for t in c.ablation_runs],
+    output:
+        [f"{RESULTS}/{STUDY['name']}/{name}" for name in RESULT_FILES],
+    params:
+        study=STUDY["path"],
+        dest=f"{RESULTS}/{STUDY['name']}",
+    shell:
+        "python -c 'import sys; from analognoise import analysis; analysis.export_results(sys.argv[1], sys.argv[2])' "
+        "{params.study:q} {params.dest:q}"
 
 
 rule measure_theory:
@@ -95,6 +129,17 @@ rule learning_rate_page:
         "papermill notebooks/learning_rate.ipynb {output} -p study {params.study:q} --log-output --no-progress-bar"
 
 
+rule reference_page:
+    input:
+        [f"{REFERENCE}/{name}" for name in RESULT_FILES],
+    output:
+        f"{PAGES}/{{page}}.ipynb",
+    wildcard_constraints:
+        page="reference|ablation",
+    shell:
+        "papermill notebooks/{wildcards.page}.ipynb {output} -p study {REFERENCE} --log-output --no-progress-bar"
+
+
 rule audit_page:
     output:
         f"{PAGES}/audit.ipynb",
@@ -105,7 +150,8 @@ rule audit_page:
 rule book:
     input:
         expand(f"{PAGES}/{{page}}.ipynb",
-               page=["results", "runs", "audit", "theory_gradient_noise", "theory_smoothness", "learning_rate"]),
+               page=["results", "runs", "audit", "theory_gradient_noise", "theory_smoothness", "learning_rate",
+                     "reference", "ablation"]),
         "_config.yml",
         "_toc.yml",
         expand(f"{EXECUTED}/{{run_id}}/inject_noise.ipynb", run_id=CELLS),

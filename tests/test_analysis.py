@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analognoise import analysis, metrics
+from analognoise import analysis, metrics, plots
 
 
 def test_table_iv_recomputed_from_tables_ii_and_iii():
@@ -117,3 +117,44 @@ def test_learning_rate_table_sweet_spot_and_claims():
     noisy = table.copy()
     noisy.loc[1, "a_avr"] = 0.99  # break the ordering of eq. 14
     assert analysis.learning_rate_claims(noisy).verdict.tolist()[1] == "inconclusive"
+
+
+def ablation_noise(repeats=6):
+    """A BN model whose loss of eq. 14 grows 10 -> 12 -> 14 -> 30 pp as targets add biases, BN
+    gamma/beta, BN statistics (folded: 20), and a no-BN model that loses 5 pp on every target."""
+    rng = np.random.default_rng(1)
+    loss = {("BN", "kernels"): 0.10, ("BN", "kernels+biases"): 0.12, ("BN", "trainable"): 0.14,
+            ("BN", "all"): 0.30, ("BN", "folded"): 0.20}
+    rows = []
+    for variant in ("BN", "no BN"):
+        for targets in analysis.ABLATION_TARGETS:
+            drop = loss.get((variant, targets), 0.05)
+            for eta in (0.0, 0.1, 0.2):
+                for r in range(repeats):
+                    norm = 1.0 if eta == 0 else 1 - drop + rng.normal(0, 0.002)
+                    rows.append(dict(eta=eta, repeat=r, accuracy=0.8 * norm, clean_accuracy=0.8,
+                                     normalized_accuracy=norm, dataset="cifar10", model="ResNet-20",
+                                     variant=variant, seed=0, run_id=variant, targets=targets,
+                                     nonfinite_fraction=0.25 if (targets == "all" and eta == 0.2) else 0.0))
+    return pd.DataFrame(rows)
+
+
+def test_ablation_tables_shares_and_findings():
+    noise = ablation_noise()
+    eq14 = analysis.ablation_eq14(noise).set_index(["variant", "targets"])
+    assert eq14.loc[("BN", "all"), "a_avr"] == pytest.approx(0.70, abs=0.002)
+    assert eq14.loc[("BN", "all"), "nonfinite_at_max_eta"] == 0.25
+    table = analysis.ablation_table(noise)
+    assert list(table.columns) == list(analysis.ABLATION_TARGETS.values())
+    assert table.loc[("ResNet-20", "BN"), "+ BN moving stats"].startswith(f"{100 * eq14.loc[('BN', 'all'), 'a_avr']:.2f} ± ")
+    sources = analysis.degradation_sources(noise).iloc[0]
+    assert sources["share: kernels"] == pytest.approx(100 * 10 / 30, abs=1)
+    assert sources["share: BN moving statistics"] == pytest.approx(100 * 16 / 30, abs=1)
+    assert sum(sources[c] for c in sources.index if c.startswith("share")) == pytest.approx(100)
+    findings = analysis.ablation_findings(noise).set_index("question").finding.tolist()
+    assert findings[0] == "yes for 1 of 1 models"          # BN loses more with kernels only
+    assert findings[1].startswith("median 53%")             # moving statistics: 16 of 30 pp
+    assert "+ BN moving stats: up to 25.0%" in findings[3] and "kernels: up to 0.0%" in findings[3]
+    assert findings[4] == "yes for 1 of 1 models"          # folded (20) loses more than trainable (14)
+    fig = plots.ablation_figure(noise, analysis.ablation_eq14(noise), analysis.ABLATION_TARGETS)
+    assert len(fig.axes) == 2

@@ -6,16 +6,23 @@ Conventions: accuracies are fractions internally and percent on display; ``varia
 """
 from __future__ import annotations
 
+import os
+import platform
+import shutil
+import subprocess
+import time
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy import stats
 
 from . import metrics
 from .params import read_record
 from .paths import resolve
-from .studies import expand, load_study
+from .studies import Cell, expand, load_study, noise_file
 
 #: the paper's model names -> ours. "Resnet_36" is not a 6n+2 depth; the CIFAR ResNet series
 #: it sits in (20, 44, 56, step 12) and the Keras example it follows put ResNet-32 there.
@@ -142,35 +149,157 @@ def run_links(runs: pd.DataFrame, pages_to_root: str = "../..") -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- our runs
-def load_results(study) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, noise) of a study (name, path or loaded config).
+RUNS_DIR = "data/runs"
+#: columns of a noise table that come from the run, not from the noise run itself
+RUN_LABELS = ["run_id", "dataset", "model", "variant", "bn", "seed", "learning_rate", "batch_size"]
 
-    runs: one row per run with its parameters and training results. noise: every row of every
-    run's noise.csv, labelled with dataset, model, variant, seed. Raises FileNotFoundError
-    naming the runs that are not finished yet.
+
+def _main_targets(cell: Cell) -> str:
+    return cell.noise.get("targets", "trainable")
+
+
+def _noise_files(cell: Cell, all_targets: bool) -> dict[str, Path]:
+    """targets -> noise table file, for the noise runs this cell needed."""
+    run_dir = resolve(RUNS_DIR) / cell.run_id
+    files = {_main_targets(cell): run_dir / "noise.csv"}
+    if all_targets:
+        files.update({t: run_dir / noise_file(t) for t in cell.ablation_runs})
+    return files
+
+
+def _cell_noise(cell: Cell, computed: pd.DataFrame, all_targets: bool) -> pd.DataFrame:
+    """One run's noise rows: its main targets and, with ``all_targets``, every ablation target
+    (a target that hits the same tensors as the main one gets the main rows, relabelled)."""
+    main = _main_targets(cell)
+    wanted = [main, *[t for t in cell.ablation if t != main]] if all_targets else [main]
+    return pd.concat([computed[computed.targets == (t if t in cell.ablation_runs else main)]
+                      .assign(targets=t) for t in wanted], ignore_index=True)
+
+
+def _run_row(cell: Cell) -> dict:
+    """One run's labels, parameters and training outcome, from its ``params.yaml``."""
+    record = read_record(resolve(RUNS_DIR) / cell.run_id)
+    p = cell.params
+    return dict(run_id=cell.run_id, dataset=p["dataset"], model=cell.model, variant=cell.variant,
+                bn=str(p["bn"]), seed=p["seed"], learning_rate=p["learning_rate"],
+                batch_size=p["batch_size"], bn_layers=record["bn_layers"],
+                parameters=record["parameters"], epochs=p["epochs"], lr_schedule=p["lr_schedule"],
+                weight_decay=p["weight_decay"], augment=p["augment"],
+                train_images=record["train_images"], test_accuracy_full=record["test_accuracy"],
+                test_images_full=record["test_images"], data_source=record["data_source"],
+                train_seconds=record.get("train_seconds_this_session"),
+                framework=f"keras {record.get('keras')} ({record.get('backend')})")
+
+
+def _computed_noise(cells: list[Cell], all_targets: bool) -> pd.DataFrame:
+    """Every noise table the cells' runs wrote (main, and ablation with ``all_targets``);
+    raises FileNotFoundError naming what is missing."""
+    files = [(c, f) for c in cells for f in _noise_files(c, all_targets).values()]
+    missing = [str(f.relative_to(resolve(RUNS_DIR))) for _, f in files if not f.exists()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} noise table(s) are missing: {', '.join(missing)}. "
+                                "Run the study's workflow (snakemake --cores 2 --config study=<name>).")
+    return pd.concat([pd.read_csv(f).assign(run_id=c.run_id) for c, f in files], ignore_index=True)
+
+
+def load_results(study, all_targets: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, noise) of a study (name, path, exported results folder, or loaded config).
+
+    runs: one row per run with its parameters and training outcome. noise: every trial of the
+    main noise grid (with ``all_targets``, also of the ablation's noise targets), labelled with
+    the run's dataset, model, variant, seed. Reads ``data/runs/`` or, for a results folder
+    (:func:`export_results`), its ``runs.csv`` and ``noise.csv``. Raises FileNotFoundError
+    naming the noise tables that are not there yet.
     """
     config = study if isinstance(study, dict) else load_study(study)
     cells = expand(config)
-    missing = [c.run_id for c in cells if not (resolve("data/runs") / c.run_id / "noise.csv").exists()]
-    if missing:
-        raise FileNotFoundError(
-            f"{len(missing)} run(s) of study {config['name']!r} have no noise.csv yet: "
-            f"{', '.join(missing)}. Run `snakemake --cores 2 --config study={config['name']}`."
-        )
-    runs, tables = [], []
-    for cell in cells:
-        run_dir = resolve("data/runs") / cell.run_id
-        record = read_record(run_dir)
-        labels = dict(run_id=cell.run_id, dataset=cell.params["dataset"], model=cell.model,
-                      variant=cell.variant, bn=str(cell.params["bn"]), seed=cell.params["seed"],
-                      learning_rate=cell.params["learning_rate"], batch_size=cell.params["batch_size"])
-        runs.append({**labels, "bn_layers": record["bn_layers"], "parameters": record["parameters"],
-                     "epochs": cell.params["epochs"], "train_images": record["train_images"],
-                     "test_accuracy_full": record["test_accuracy"], "test_images_full": record["test_images"],
-                     "data_source": record["data_source"]})
-        table = pd.read_csv(run_dir / "noise.csv").drop(columns=["run_id", "seed"])
-        tables.append(table.assign(**labels))
-    return pd.DataFrame(runs), pd.concat(tables, ignore_index=True)
+    if config.get("results_dir"):
+        folder = resolve(config["results_dir"])
+        runs = pd.read_csv(folder / "runs.csv").set_index("run_id").loc[[c.run_id for c in cells]].reset_index()
+        computed = pd.read_csv(folder / "noise.csv")
+    else:
+        runs = pd.DataFrame([_run_row(c) for c in cells])
+        computed = _computed_noise(cells, all_targets)
+    noise = pd.concat([_cell_noise(c, computed[computed.run_id == c.run_id], all_targets) for c in cells],
+                      ignore_index=True).drop(columns=["seed"])
+    return runs, noise.merge(runs[RUN_LABELS], on="run_id")
+
+
+def export_results(study, dest=None) -> Path:
+    """Write a finished study's results into ``dest`` (default ``results/<name>/``), replacing
+    it whole: ``study.yaml`` (the config, verbatim), ``runs.csv`` (one row per run),
+    ``histories.csv`` (per-epoch training history), ``noise.csv`` (every noise trial of every
+    noise run, ablation included), ``provenance.yaml`` (how and where they were made).
+    :func:`load_results` reads the folder back to the same tables without the models.
+    """
+    config = study if isinstance(study, dict) else load_study(study)
+    if config.get("results_dir"):
+        raise ValueError(f"{config['results_dir']} is already an exported results folder")
+    cells = expand(config)
+    noise = _computed_noise(cells, all_targets=True)  # checks everything is there first
+    dest = resolve(dest or f"results/{config['name']}")
+    partial = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    shutil.copyfile(config["path"], partial / "study.yaml")
+    runs = pd.DataFrame([_run_row(c) for c in cells])
+    runs.to_csv(partial / "runs.csv", index=False)
+    pd.concat([pd.read_csv(resolve(RUNS_DIR) / c.run_id / "history.csv").assign(run_id=c.run_id)
+               for c in cells], ignore_index=True).to_csv(partial / "histories.csv", index=False)
+    noise.to_csv(partial / "noise.csv", index=False)
+    provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                      source_commit=_git_commit(), machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                      platform=platform.platform(), python=platform.python_version(),
+                      frameworks=sorted(runs.framework.unique().tolist()),
+                      train_seconds_total=float(runs.train_seconds.sum()),
+                      regenerate=f"make results STUDY={config['name']}")
+    (partial / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(partial, dest)
+    return dest
+
+
+def load_histories(study) -> pd.DataFrame:
+    """Per-epoch training history of every run of a study (run_id, epoch, learning_rate,
+    accuracy, loss, seconds), labelled like :func:`load_results`'s tables."""
+    config = study if isinstance(study, dict) else load_study(study)
+    if config.get("results_dir"):
+        folder = resolve(config["results_dir"])
+        runs, histories = pd.read_csv(folder / "runs.csv"), pd.read_csv(folder / "histories.csv")
+    else:
+        cells = expand(config)
+        runs = pd.DataFrame([_run_row(c) for c in cells])
+        histories = pd.concat([pd.read_csv(resolve(RUNS_DIR) / c.run_id / "history.csv").assign(run_id=c.run_id)
+                               for c in cells], ignore_index=True)
+    return histories.merge(runs[RUN_LABELS], on="run_id")
+
+
+def describe_study(config: dict, runs: pd.DataFrame, noise: pd.DataFrame) -> str:
+    """Markdown: the study, its data, runs and noise settings and, for exported results, how
+    and where they were made (``provenance.yaml``)."""
+    config_file = "/".join(config["path"].split("/")[-2:])
+    targets = ", ".join(f"`{t}`" for t in _ordered_targets(noise.targets.unique()) or noise.targets.unique())
+    text = (f"**Study `{config['name']}`** ({config_file}): {config['description']}\n\n"
+            f"**Data**: {'; '.join(sorted(runs.data_source.unique()))}. **Runs**: {len(runs)}; noise: etas "
+            f"{', '.join(f'{100 * e:g}%' for e in sorted(noise.eta.unique()))}, "
+            f"{int(noise.groupby(['run_id', 'targets', 'eta']).size().max())} draws each, targets {targets}, "
+            f"scale `{noise['scale'].iloc[0]}`, {int(noise.test_images.iloc[0])} test images.")
+    if config.get("results_dir"):
+        made = yaml.safe_load((resolve(config["results_dir"]) / "provenance.yaml").read_text())
+        text += (f"\n\n**Committed results** (`{config['results_dir'].split('/')[-2]}/{config['name']}/`), "
+                 f"exported {made['exported']} from commit `{made['source_commit']}` on {made['machine']} "
+                 f"({made['platform']}; {', '.join(made['frameworks'])}), "
+                 f"{made['train_seconds_total'] / 60:.0f} min of training in all. "
+                 f"Nothing is recomputed to show them; `{made['regenerate']}` regenerates them.")
+    return text
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=resolve("."), check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 #: the columns that identify what a result is about (training seeds are pooled)
@@ -297,6 +426,135 @@ def bn_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             rows.append(dict(zip(keys, key), versus=other_variant,
                              bn_minus_other_pp=100 * diff, ci_lo_pp=100 * lo, ci_hi_pp=100 * hi,
                              p_value=p_value))
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- which weights does the noise hit?
+#: the ablation's noise targets: each of the first four adds tensors to the one before it
+ABLATION_TARGETS = {
+    "kernels": "kernels",
+    "kernels+biases": "+ biases",
+    "trainable": "+ BN γ, β",
+    "all": "+ BN moving stats",
+    "folded": "BN folded",
+}
+#: what each cumulative step adds, for the shares of the degradation
+ABLATION_STEPS = [("kernels", None, "kernels"), ("biases", "kernels", "kernels+biases"),
+                  ("BN gamma, beta", "kernels+biases", "trainable"),
+                  ("BN moving statistics", "trainable", "all")]
+
+
+def _ordered_targets(targets) -> list[str]:
+    return [t for t in ABLATION_TARGETS if t in set(targets)]
+
+
+def _a_avr_samples(group: pd.DataFrame) -> np.ndarray:
+    """Per-repeat eq. 14 (the samples of :func:`metrics.average_normalized_accuracy_ci`)."""
+    return group[group.eta > 0].groupby("repeat")["normalized_accuracy"].mean().to_numpy()
+
+
+def ablation_eq14(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Eq. 14 per model, variant and noise target (``noise`` from
+    ``load_results(..., all_targets=True)``): a_avr with its CI over repeats, and the mean
+    non-finite fraction at the largest eta."""
+    rows = []
+    for (model, variant, targets), g in noise.groupby(["model", "variant", "targets"]):
+        mean, lo, hi = metrics.average_normalized_accuracy_ci(g, confidence)
+        top = g[g.eta == g.eta.max()]
+        rows.append(dict(model=model, variant=variant, targets=targets, a_avr=mean, a_avr_lo=lo,
+                         a_avr_hi=hi, nonfinite_at_max_eta=float(top.nonfinite_fraction.mean())))
+    table = pd.DataFrame(rows)
+    order = {m: i for i, m in enumerate(_ordered_models(table.model))}
+    return table.sort_values(["model", "variant", "targets"], key=lambda c: c.map(
+        order if c.name == "model" else {v: i for i, v in enumerate([*ABLATION_TARGETS, "BN", "partial BN", "no BN"])}),
+        ignore_index=True)
+
+
+def ablation_table(noise: pd.DataFrame) -> pd.DataFrame:
+    """Eq. 14 (%, mean ± 95% CI half-width) per model and variant (rows) and noise target
+    (columns, in :data:`ABLATION_TARGETS` order)."""
+    table = ablation_eq14(noise)
+    table["cell"] = [_pct(r.a_avr, r.a_avr_lo, r.a_avr_hi) for r in table.itertuples()]
+    wide = table.pivot(index=["model", "variant"], columns="targets", values="cell")
+    wide = wide[_ordered_targets(wide.columns)].rename(columns=ABLATION_TARGETS)
+    return wide.loc[[k for k in dict.fromkeys(zip(table.model, table.variant))]]
+
+
+def degradation_sources(noise: pd.DataFrame) -> pd.DataFrame:
+    """For every model with BN layers: the loss of eq. 14, 1 - A_avr (%), under each noise target,
+    and the share (%) of the loss with every tensor noisy ("all") that each added group of
+    tensors accounts for (kernels; biases; BN gamma, beta; BN moving statistics). Shares are
+    differences of measured losses: noise effects need not add up, so one can fall below 0."""
+    table = ablation_eq14(noise)
+    rows = []
+    for (model, variant), g in table[table.variant != "no BN"].groupby(["model", "variant"], sort=False):
+        loss = {t: 100 * (1 - a) for t, a in zip(g.targets, g.a_avr)}
+        row = dict(model=model, variant=variant, **{f"loss {ABLATION_TARGETS[t]}": v for t, v in loss.items()})
+        if "all" in loss:
+            for name, before, after in ABLATION_STEPS:
+                if after in loss and (before is None or before in loss):
+                    row[f"share: {name}"] = 100 * (loss[after] - (loss[before] if before else 0)) / loss["all"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _welch_pp(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Difference of means a - b in percentage points with a Welch CI."""
+    diff = a.mean() - b.mean()
+    if len(a) > 1 and len(b) > 1 and (a.std() > 0 or b.std() > 0):
+        lo, hi = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    else:
+        lo = hi = diff
+    return 100 * diff, 100 * lo, 100 * hi
+
+
+def ablation_findings(noise: pd.DataFrame) -> pd.DataFrame:
+    """The questions the ablation answers, each with a finding and the evidence in numbers."""
+    table = ablation_eq14(noise)
+    a = table.set_index(["model", "variant", "targets"])
+    sources = degradation_sources(noise)
+    rows = []
+
+    def finding(question, verdict, evidence):
+        rows.append(dict(question=question, finding=verdict, evidence=evidence))
+
+    gaps = []
+    for model, g in noise[noise.targets == "kernels"].groupby("model", sort=False):
+        bn, other = g[g.variant == "BN"], g[g.variant != "BN"]
+        if not bn.empty and not other.empty:
+            gaps.append((model, other.variant.iloc[0], *_welch_pp(_a_avr_samples(bn), _a_avr_samples(other))))
+    below = sum(hi < 0 for *_, hi in gaps)
+    finding("With noise on the conv/dense kernels only, is the BN model still less robust than the "
+            "model without (or with partial) BN?",
+            f"yes for {below} of {len(gaps)} models" if gaps else UNTESTABLE,
+            "; ".join(f"{m} BN − {v}: {d:+.1f} pp [{lo:+.1f}, {hi:+.1f}]" for m, v, d, lo, hi in gaps))
+    if not sources.empty and "share: BN moving statistics" in sources:
+        shares = sources["share: BN moving statistics"]
+        finding("How much of a BN model's degradation (every tensor noisy) comes from noise on the BN "
+                "moving statistics?",
+                f"median {shares.median():.0f}% (range {shares.min():.0f}-{shares.max():.0f}%)",
+                "; ".join(f"{m} ({v}): {x:.0f}%" for m, v, x in zip(sources.model, sources.variant, shares)))
+    if not sources.empty and "share: kernels" in sources:
+        k = sources["share: kernels"]
+        finding("And from noise on the trained kernels?",
+                f"median {k.median():.0f}% (range {k.min():.0f}-{k.max():.0f}%)",
+                "share of the all-tensors loss already reached with kernels-only noise")
+    nonfinite = table.groupby("targets").nonfinite_at_max_eta.max()
+    finding("How often do the outputs become non-finite (NaN/inf) at the largest eta?",
+            ", ".join(f"{ABLATION_TARGETS.get(t, t)}: up to {100 * v:.1f}%" for t, v in
+                      nonfinite.reindex(_ordered_targets(nonfinite.index)).items()),
+            "largest mean fraction of test images with a non-finite output, over models")
+    pairs = [(m, v) for m, v in dict.fromkeys(zip(table.model, table.variant))
+             if v != "no BN" and (m, v, "folded") in a.index and (m, v, "trainable") in a.index]
+    if pairs:
+        diffs = [(m, v, *_welch_pp(_a_avr_samples(noise[(noise.model == m) & (noise.variant == v) & (noise.targets == "folded")]),
+                                   _a_avr_samples(noise[(noise.model == m) & (noise.variant == v) & (noise.targets == "trainable")])))
+                 for m, v in pairs]
+        worse = sum(hi < 0 for *_, hi in diffs)
+        finding("Deployed with BN folded into the conv kernels and biases, is a BN model less robust "
+                "than with noise on its separate trainable tensors?",
+                f"yes for {worse} of {len(diffs)} models",
+                "; ".join(f"{m} ({v}) folded − trainable: {d:+.1f} pp [{lo:+.1f}, {hi:+.1f}]" for m, v, d, lo, hi in diffs))
     return pd.DataFrame(rows)
 
 

@@ -174,6 +174,17 @@ TARGETS = {
     # kernels and biases of the network with BN folded into them (models.fold_batchnorm)
     "folded": frozenset({"kernel", "bias"}),
 }
+#: without any BN layer these targets select the same tensors (kernels and biases) in the same
+#: order, so their noise draws and results are identical
+_SAME_WITHOUT_BN = frozenset({"kernels+biases", "trainable", "all", "folded"})
+
+
+def same_noise_targets(a: str, b: str, bn) -> bool:
+    """Whether noise targets ``a`` and ``b`` hit exactly the same tensors of a model with
+    BN placement ``bn``."""
+    return a == b or (bn == "none" and {a, b} <= _SAME_WITHOUT_BN)
+
+
 SCALES = ("tensor", "layer")
 PAPER_ETAS = (0.0, 0.01, 0.1, 0.2, 0.3, 0.4)
 

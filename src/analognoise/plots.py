@@ -233,3 +233,68 @@ def step_noise_figure(table: pd.DataFrame):
     if table.trained.any():
         ax.legend(fontsize="small")
     return fig
+
+
+TARGET_COLORS = {"kernels": "C0", "kernels+biases": "C1", "trainable": "C2", "all": "C3", "folded": "C4"}
+
+
+def ablation_figure(noise: pd.DataFrame, eq14_table: pd.DataFrame, target_labels: dict[str, str]):
+    """The noise-target ablation. Top: normalised accuracy (eq. 13) vs eta of every BN model,
+    one line per noise target (95% CIs). Bottom: eq. 14 per model and variant, one bar per
+    target. ``noise``: all targets' trials; ``eq14_table``: ``analysis.ablation_eq14(noise)``
+    (rows in display order); ``target_labels``: target -> legend label, in display order."""
+    pairs = list(dict.fromkeys(zip(eq14_table.model, eq14_table.variant)))
+    bn_models = [m for m, v in pairs if v == "BN"]
+    columns = max(len(bn_models), 1)
+    fig = plt.figure(figsize=(max(3.2 * columns, 9), 8), constrained_layout=True)
+    grid = fig.add_gridspec(2, columns)
+    first = None
+    for i, model in enumerate(bn_models):
+        ax = fig.add_subplot(grid[0, i], sharey=first)
+        first = first or ax
+        rows = noise[(noise.model == model) & (noise.variant == "BN")]
+        for target, label in target_labels.items():
+            s = summarize_by_eta(rows[rows.targets == target])
+            if s.empty:
+                continue
+            y = 100 * s.normalized_accuracy
+            ax.errorbar(100 * s.eta, y, yerr=[y - 100 * s.normalized_lo, 100 * s.normalized_hi - y],
+                        color=TARGET_COLORS.get(target, "C5"), marker="o", markersize=3, capsize=2,
+                        label=label)
+        ax.set(title=f"{model}, BN", xlabel="noise factor $\\eta$ (%)")
+        ax.grid(alpha=0.3)
+    if first is not None:
+        first.set_ylabel("normalised accuracy (%), eq. 13")
+        first.legend(fontsize="small", title="noise on")
+    ax = fig.add_subplot(grid[1, :])
+    targets = [t for t in target_labels if t in set(eq14_table.targets)]
+    width = 0.8 / max(len(targets), 1)
+    for j, target in enumerate(targets):
+        rows = eq14_table[eq14_table.targets == target].set_index(["model", "variant"]).reindex(pairs)
+        x = np.arange(len(pairs)) + (j - (len(targets) - 1) / 2) * width
+        y = 100 * rows.a_avr
+        ax.bar(x, y, width, yerr=[y - 100 * rows.a_avr_lo, 100 * rows.a_avr_hi - y], capsize=2,
+               color=TARGET_COLORS.get(target, "C5"), label=target_labels[target])
+    ax.set_xticks(np.arange(len(pairs)), [f"{m}\n{v}" for m, v in pairs], fontsize="small")
+    ax.set(ylabel="average normalised accuracy (%), eq. 14", ylim=(0, 105),
+           title="eq. 14 by noise target (error bars: 95% CI over noise draws)")
+    ax.legend(fontsize="small", ncol=len(targets), loc="lower left")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def training_curves(histories: pd.DataFrame):
+    """Training accuracy and loss per epoch, one line per model (colour) and BN variant (line
+    style); ``histories`` from ``analysis.load_histories``."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for (model, variant), g in histories.groupby(["model", "variant"], sort=False):
+        style = dict(color=_model_color(model), linestyle=VARIANT_STYLES.get(variant, "-."), marker="o",
+                     markersize=3, label=f"{model}, {variant}")
+        axes[0].plot(g.epoch, 100 * g.accuracy, **style)
+        axes[1].plot(g.epoch, g.loss, **style)
+    axes[0].set(xlabel="epoch", ylabel="training accuracy (%, augmented batches)", title="(a) accuracy")
+    axes[1].set(xlabel="epoch", ylabel="training loss (cross-entropy)", title="(b) loss", yscale="log")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize="small", ncol=2)
+    return fig

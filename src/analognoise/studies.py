@@ -7,8 +7,13 @@ parameter, e.g. ``learning_rate`` or ``batch_size``, as further axes), optional 
 ``training`` (training parameters, or ``preset``) and ``noise`` (``etas``, ``repeats``,
 ``targets``, ``scale``, ``test_subset``, ``seed``) and ``theory`` (the section II
 measurements; see :data:`analognoise.params.THEORY_DEFAULTS`), and optionally
-``companions``: names of companion studies (e.g. the learning-rate study) built with it. :func:`expand` turns it into
-cells, each one training run (identified by its run id) with its noise and theory settings.
+``ablation`` (``{targets: [...]}``: the same noise grid repeated for each listed noise target)
+and ``companions``: names of companion studies (e.g. the learning-rate study) built with it.
+:func:`expand` turns it into cells, each one training run (identified by its run id) with its
+noise, ablation and theory settings.
+
+A study's results can be exported to a folder (``results/<name>/``, see
+:func:`analognoise.analysis.export_results`); :func:`load_study` also accepts such a folder.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ import yaml
 
 from .params import (
     DEFAULTS,
+    TARGETS,
+    same_noise_targets,
     make_params,
     model_label,
     run_id,
@@ -42,6 +49,14 @@ class Cell:
     params: dict
     noise: dict = field(hash=False)
     theory: dict = field(hash=False, default_factory=dict)
+    ablation: tuple = ()
+
+    @property
+    def ablation_runs(self) -> list[str]:
+        """The ablation targets that need their own noise run: not the main targets, nor a
+        target that selects the same tensors as the main targets on this model."""
+        return [t for t in self.ablation
+                if not same_noise_targets(t, self.noise.get("targets", "trainable"), self.params["bn"])]
 
     @property
     def model(self) -> str:
@@ -55,10 +70,13 @@ class Cell:
 
 
 def study_path(study) -> Path:
-    """A config path, or the name of a config in ``studies/`` (smoke, quick, paper, ...)."""
+    """A config path, the name of a config in ``studies/`` (smoke, quick, paper, ...), or a
+    folder of exported results (its ``study.yaml``)."""
     path = Path(str(study))
     if path.suffix in (".yaml", ".yml"):
         return resolve(path)
+    if (resolve(path) / "study.yaml").is_file():
+        return resolve(path) / "study.yaml"
     candidate = resolve(STUDIES_DIR) / f"{study}.yaml"
     if not candidate.is_file():
         known = sorted(p.stem for p in resolve(STUDIES_DIR).glob("*.yaml"))
@@ -67,12 +85,15 @@ def study_path(study) -> Path:
 
 
 def load_study(study) -> dict:
-    """The parsed config of a study (name or path), validated: bad values raise here."""
+    """The parsed config of a study (name, path, or exported results folder), validated: bad
+    values raise here. From a results folder, ``config["results_dir"]`` names that folder."""
     path = study_path(study)
     if not path.is_file():
         raise FileNotFoundError(f"study config {path} does not exist")
     config = yaml.safe_load(path.read_text())
     config["path"] = str(path)
+    if path.name == "study.yaml":
+        config["results_dir"] = str(path.parent)
     expand(config)  # validates every cell
     return config
 
@@ -112,6 +133,11 @@ def expand(config: dict) -> list[Cell]:
     noise["etas"] = validate_noise_params(noise.get("etas", []), noise.get("repeats", 0),
                                           noise.get("targets", "trainable"), noise.get("scale", "tensor"))
     theory = validate_theory_params(config.get("theory", {}))
+    ablation = tuple((config.get("ablation") or {}).get("targets", []))
+    unknown = [t for t in ablation if t not in TARGETS]
+    if unknown or set(config.get("ablation") or {}) - {"targets"}:
+        raise ValueError(f"ablation must be {{targets: [...]}} with targets from {', '.join(TARGETS)}; "
+                         f"got {config.get('ablation')!r}")
     training = dict(config.get("training", {}))
     preset = training.pop("preset", None)
     cells = []
@@ -122,7 +148,7 @@ def expand(config: dict) -> list[Cell]:
         arch, depth = parse_model(model)
         point["bn"] = _bn_for({**point, "model": model}, config.get("replace", []))
         params = make_params(preset, **{**training, **point, "arch": arch, "depth": depth})
-        cells.append(Cell(run_id(params), params, noise, theory))
+        cells.append(Cell(run_id(params), params, noise, theory, ablation))
     ids = [c.run_id for c in cells]
     if len(set(ids)) != len(ids):
         raise ValueError("the study grid lists the same run twice")
@@ -134,9 +160,18 @@ def train_parameters(cell: Cell) -> dict:
     return dict(cell.params)
 
 
-def noise_parameters(cell: Cell, runs_dir: str = "data/runs") -> dict:
-    """papermill parameters of notebooks/inject_noise.ipynb for this cell."""
-    return {"run_dir": f"{runs_dir}/{cell.run_id}", **cell.noise}
+def noise_parameters(cell: Cell, runs_dir: str = "data/runs", targets: str | None = None) -> dict:
+    """papermill parameters of notebooks/inject_noise.ipynb for this cell: its main noise grid
+    (written to ``noise.csv``), or the same grid on other ``targets`` (``noise-<targets>.csv``)."""
+    parameters = {"run_dir": f"{runs_dir}/{cell.run_id}", **cell.noise}
+    if targets is not None:
+        parameters.update(targets=targets, output=noise_file(targets))
+    return parameters
+
+
+def noise_file(targets: str) -> str:
+    """File name, in the run directory, of the ablation noise table for ``targets``."""
+    return f"noise-{targets}.csv"
 
 
 def theory_parameters(cell: Cell, runs_dir: str = "data/runs") -> dict:

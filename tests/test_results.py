@@ -1,0 +1,103 @@
+"""Exported study results: the ablation's noise runs, export to a folder, and reading it back."""
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from analognoise import analysis, studies
+from analognoise.params import make_params, run_id
+
+STUDY = """
+name: tiny
+description: two fake runs
+grid: {dataset: [cifar10], model: [resnet8], bn: [all, none], seed: [0]}
+training: {epochs: 2, train_subset: 100}
+noise: {etas: [0.0, 0.1], repeats: 2, test_subset: 50}
+ablation: {targets: [kernels, kernels+biases, trainable, all, folded]}
+"""
+
+
+def fake_run(runs, cell, rng):
+    """A finished run as train_run and inject_noise leave it: params.yaml, history.csv, and
+    one noise table per noise run the cell needs."""
+    folder = runs / cell.run_id
+    folder.mkdir(parents=True)
+    record = dict(run_id=cell.run_id, params=cell.params, model=cell.model, parameters=1234,
+                  bn_layers=7 if cell.params["bn"] == "all" else 0, test_accuracy=0.5,
+                  train_images=100, test_images=10000, data_source="fixture",
+                  train_seconds_this_session=3.0, keras="3.x", backend="tensorflow")
+    (folder / "params.yaml").write_text(yaml.safe_dump(record))
+    pd.DataFrame(dict(epoch=[1, 2], learning_rate=1e-3, accuracy=[0.3, 0.4], loss=[2.0, 1.5],
+                      seconds=1.0)).to_csv(folder / "history.csv", index=False)
+    for targets, name in [("trainable", "noise.csv"), *[(t, studies.noise_file(t)) for t in cell.ablation_runs]]:
+        accuracy = [0.5, 0.5, *rng.uniform(0.2, 0.4, 2)]
+        pd.DataFrame(dict(run_id=cell.run_id, eta=[0.0, 0.0, 0.1, 0.1], repeat=[0, 1, 0, 1],
+                          accuracy=accuracy, nonfinite_fraction=0.0, clean_accuracy=0.5,
+                          normalized_accuracy=np.array(accuracy) / 0.5, targets=targets,
+                          scale="tensor", seed=0, test_images=50)).to_csv(folder / name, index=False)
+
+
+@pytest.fixture
+def tiny_study(tmp_path, monkeypatch):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(STUDY)
+    config = studies.load_study(path)
+    runs = tmp_path / "runs"
+    monkeypatch.setattr(analysis, "RUNS_DIR", str(runs))
+    rng = np.random.default_rng(0)
+    for cell in studies.expand(config):
+        fake_run(runs, cell, rng)
+    return config
+
+
+def test_ablation_runs_skip_targets_that_hit_the_same_tensors():
+    config = yaml.safe_load(STUDY)
+    bn, no_bn = studies.expand(config)
+    assert bn.ablation_runs == ["kernels", "kernels+biases", "all", "folded"]
+    assert no_bn.ablation_runs == ["kernels"]  # without BN: kernels+biases = trainable = all = folded
+    parameters = studies.noise_parameters(bn, "data/runs", targets="folded")
+    assert parameters["targets"] == "folded" and parameters["output"] == "noise-folded.csv"
+    assert "output" not in studies.noise_parameters(bn)  # the main grid writes noise.csv
+    with pytest.raises(ValueError, match="ablation must be"):
+        studies.expand({**config, "ablation": {"targets": ["weights"]}})
+
+
+def test_all_targets_and_a_missing_noise_run(tiny_study, tmp_path):
+    runs, noise = analysis.load_results(tiny_study, all_targets=True)
+    assert noise.groupby("variant").targets.nunique().to_dict() == {"BN": 5, "no BN": 5}
+    no_bn = noise[noise.variant == "no BN"]
+    same = no_bn[no_bn.targets == "all"].accuracy.to_numpy()
+    assert (same == no_bn[no_bn.targets == "trainable"].accuracy.to_numpy()).all()
+    assert set(analysis.load_results(tiny_study)[1].targets) == {"trainable"}
+    (tmp_path / "runs" / runs.run_id[0] / "noise-all.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="noise-all.csv"):
+        analysis.load_results(tiny_study, all_targets=True)
+    assert not (tmp_path / "results").exists()
+    with pytest.raises(FileNotFoundError, match="noise-all.csv"):
+        analysis.export_results(tiny_study, tmp_path / "results" / "tiny")
+    assert not (tmp_path / "results").exists()  # nothing half-written
+
+
+def test_export_then_read_back_gives_the_same_tables(tiny_study, tmp_path):
+    dest = analysis.export_results(tiny_study, tmp_path / "results" / "tiny")
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "histories.csv", "noise.csv", "provenance.yaml", "runs.csv", "study.yaml"]
+    assert (dest / "study.yaml").read_text() == STUDY
+    exported = studies.load_study(dest)
+    assert exported["results_dir"] == str(dest)
+    for all_targets in (False, True):
+        runs, noise = analysis.load_results(tiny_study, all_targets)
+        runs_back, noise_back = analysis.load_results(exported, all_targets)
+        pd.testing.assert_frame_equal(noise, noise_back, check_dtype=False)
+        pd.testing.assert_frame_equal(runs, runs_back, check_dtype=False)
+    pd.testing.assert_frame_equal(analysis.load_histories(tiny_study), analysis.load_histories(exported),
+                                  check_dtype=False)
+    # only what was computed is stored: the no-BN run's identical targets are not repeated
+    assert len(pd.read_csv(dest / "noise.csv")) == 4 * (1 + 4) + 4 * (1 + 1)
+    with pytest.raises(ValueError, match="already an exported"):
+        analysis.export_results(exported)
+
+
+def test_a_run_id_is_the_same_from_the_config_and_from_its_parameters():
+    bn, _ = studies.expand(yaml.safe_load(STUDY))
+    assert bn.run_id == run_id(make_params(arch="resnet", depth=8, bn="all", epochs=2, train_subset=100))
