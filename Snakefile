@@ -16,6 +16,7 @@ from analognoise import studies
 STUDY = studies.load_study(config.get("study", "quick"))
 COMPANIONS = studies.companions(STUDY, config.get("companions"))
 LR_STUDY = next((c for c in COMPANIONS if c["name"].startswith("lr-")), None)
+ARCH_STUDY = next((c for c in COMPANIONS if c["name"].startswith("arch-")), None)
 STUDY_CELLS = {study["name"]: studies.expand(study) for study in (STUDY, *COMPANIONS)}
 CELLS = {}
 for cell in (c for cells in STUDY_CELLS.values() for c in cells):
@@ -24,6 +25,7 @@ for cell in (c for cells in STUDY_CELLS.values() for c in cells):
         raise ValueError(f"run {cell.run_id} is in two studies with different noise or theory settings")
 MAIN_RUNS = [c.run_id for c in STUDY_CELLS[STUDY["name"]]]
 LR_RUNS = [c.run_id for c in STUDY_CELLS[LR_STUDY["name"]]] if LR_STUDY else []
+ARCH_RUNS = [c.run_id for c in STUDY_CELLS[ARCH_STUDY["name"]]] if ARCH_STUDY else []
 RUNS = "data/runs"
 EXECUTED = "data/executed"
 PAGES = "data/book"
@@ -129,6 +131,17 @@ rule learning_rate_page:
         "papermill notebooks/learning_rate.ipynb {output} -p study {params.study:q} --log-output --no-progress-bar"
 
 
+rule architectures_page:
+    input:
+        expand(f"{RUNS}/{{run_id}}/noise.csv", run_id=ARCH_RUNS),
+    output:
+        f"{PAGES}/architectures.ipynb",
+    params:
+        study=ARCH_STUDY["path"] if ARCH_STUDY else "",
+    shell:
+        "papermill notebooks/architectures.ipynb {output} -p study {params.study:q} --log-output --no-progress-bar"
+
+
 rule reference_page:
     input:
         [f"{REFERENCE}/{name}" for name in RESULT_FILES],
@@ -151,7 +164,7 @@ rule book:
     input:
         expand(f"{PAGES}/{{page}}.ipynb",
                page=["results", "runs", "audit", "theory_gradient_noise", "theory_smoothness", "learning_rate",
-                     "reference", "ablation"]),
+                     "architectures", "reference", "ablation"]),
         "_config.yml",
         "_toc.yml",
         expand(f"{EXECUTED}/{{run_id}}/inject_noise.ipynb", run_id=CELLS),

@@ -158,3 +158,23 @@ def test_ablation_tables_shares_and_findings():
     assert findings[4] == "yes for 1 of 1 models"          # folded (20) loses more than trainable (14)
     fig = plots.ablation_figure(noise, analysis.ablation_eq14(noise), analysis.ABLATION_TARGETS)
     assert len(fig.axes) == 2
+
+
+def test_architecture_ranking_and_claims():
+    facts = {"ResNet-20": ("ResNet", 20, 64, 0.27e6, 0.30), "WRN-20-4": ("wide ResNet", 20, 256, 4.3e6, 0.20),
+             "VGG16": ("VGG", 16, 512, 15e6, 0.05), "MobileNetV2": ("MobileNetV2", 53, 1280, 2.3e6, 0.40)}
+    parts, runs = [], []
+    for model, (family, layers, width, params, drop) in facts.items():
+        t = synthetic_noise(bn_drop=drop)
+        parts.append(t[t.variant == "BN"].assign(model=model, run_id=model, learning_rate=1e-3, batch_size=128))
+        runs.append(dict(dataset="cifar10", model=model, variant="BN", family=family, weight_layers=layers,
+                         final_channels=width, parameters=params))
+    table = analysis.architecture_table(pd.DataFrame(runs), pd.concat(parts, ignore_index=True))
+    assert table.model.tolist() == ["VGG16", "WRN-20-4", "ResNet-20", "MobileNetV2"]
+    assert table["rank"].tolist() == [1, 2, 3, 4] and table.trained.all()
+    assert table.a_avr_lo.lt(table.a_avr).all()
+    claims = analysis.architecture_claims(table).set_index("claim").verdict.tolist()
+    assert claims[3] == "supported"           # VGG above every other model
+    assert claims[0] == "inconclusive"        # four models: no significant rank correlation
+    fig = plots.architecture_figure(table)
+    assert len(fig.axes) == 3

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from analognoise.models import build_model
-from analognoise.params import bn_sites, resolve_bn
+from analognoise.params import APPLICATIONS, architecture_facts, bn_sites, resolve_bn
 
 
 def bn_layers(model):
@@ -68,3 +68,30 @@ def test_bad_model_requests_are_refused_with_the_choices(arch, depth, bn, messag
         build_model(arch, depth, 10, bn)
     with pytest.raises(ValueError):
         resolve_bn(bn, arch, depth)
+
+
+def _weight_layers(model):
+    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+    return [layer for layer in model.layers if isinstance(layer, kinds)]
+
+
+@pytest.mark.parametrize("arch", sorted(APPLICATIONS))
+def test_keras_applications_for_32x32_match_their_stated_facts(arch):
+    model = build_model(arch, None, 10, "all")
+    facts = APPLICATIONS[arch]
+    assert model.output_shape == (None, 10)
+    assert len(_weight_layers(model)) == facts["weight_layers"] == architecture_facts(arch)["weight_layers"]
+    assert len(bn_layers(model)) == facts["bn_layers"]
+    assert _weight_layers(model)[-1].input.shape[-1] == facts["final_channels"]  # into the classifier
+    with pytest.raises(ValueError, match="BN built in"):
+        build_model(arch, None, 10, "none")
+
+
+def test_wide_resnet_widens_every_layer_and_keeps_the_bn_sites():
+    narrow, wide = build_model("resnet", 8, 10, "all"), build_model("resnet", 8, 10, "all", width=4)
+    assert [layer.name for layer in _weight_layers(wide)] == [layer.name for layer in _weight_layers(narrow)]
+    assert len(_weight_layers(wide)) == architecture_facts("resnet", 8, 4)["weight_layers"] + 2  # + 2 shortcuts
+    assert wide.get_layer("s2_b0_conv2").kernel.shape[-1] == 64 * 4 == architecture_facts("resnet", 8, 4)["final_channels"]
+    assert bn_layers(wide) == bn_layers(narrow)
+    with pytest.raises(ValueError, match="fixed width"):
+        build_model("vgg16", None, 10, "all", width=2)

@@ -65,10 +65,27 @@ def test_training_parameters_as_grid_axes_and_companions():
     assert all(c.params["lr_schedule"] == "constant" and c.theory["checkpoints"] == "last" for c in lr)
     paper = studies.expand(studies.load_study("lr-paper"))
     assert {c.params["batch_size"] for c in paper} == {32, 128} and len(paper) == 48
-    assert [c["name"] for c in studies.companions(studies.load_study("smoke"))] == ["lr-smoke"]
+    assert [c["name"] for c in studies.companions(studies.load_study("smoke"))] == ["lr-smoke", "arch-smoke"]
     assert studies.companions(studies.load_study("quick")) == []
     assert [c["name"] for c in studies.companions(studies.load_study("quick"), "lr-quick")] == ["lr-quick"]
     assert studies.companions(studies.load_study("smoke"), "none") == []
+
+
+def test_architecture_studies_and_model_names():
+    quick = studies.expand(studies.load_study("arch-quick"))
+    assert [c.model for c in quick] == ["ResNet-8", "ResNet-20", "WRN-20-2", "VGG16", "MobileNetV2", "DenseNet-121"]
+    wide = quick[2]
+    assert wide.params["width"] == 2 and wide.run_id.startswith("cifar10-wrn20-2-bnall-")
+    assert "width" not in quick[1].params  # width 1 is not stored: older run ids stay valid
+    assert studies.parse_model("densenet121") == {"arch": "densenet121", "depth": None}
+    paper = studies.expand(studies.load_study("arch-paper"))
+    assert len(paper) == 16 and {c.params["epochs"] for c in paper} == {200}
+    with pytest.raises(ValueError, match="BN built in"):
+        studies.expand({**studies.load_study("arch-smoke"), "grid": {"dataset": ["cifar10"], "model": ["mobilenetv2"],
+                                                                     "bn": ["none"], "seed": [0]}})
+    # the reference study's run ids are those of its committed results
+    reference = [c.run_id for c in studies.expand(studies.load_study("cpu-reference"))]
+    assert reference[0] == "cifar10-resnet20-bnall-de29f7e8" and len(reference) == 10
 
 
 def test_unknown_grid_axis_is_refused(tmp_path):

@@ -20,7 +20,7 @@ import yaml
 from scipy import stats
 
 from . import metrics
-from .params import read_record
+from .params import architecture_facts, read_record
 from .paths import resolve
 from .studies import Cell, expand, load_study, noise_file
 
@@ -187,6 +187,7 @@ def _run_row(cell: Cell) -> dict:
                 weight_decay=p["weight_decay"], augment=p["augment"],
                 train_images=record["train_images"], test_accuracy_full=record["test_accuracy"],
                 test_images_full=record["test_images"], data_source=record["data_source"],
+                **architecture_facts(p["arch"], p["depth"], p.get("width", 1)),
                 train_seconds=record.get("train_seconds_this_session"),
                 framework=f"keras {record.get('keras')} ({record.get('backend')})")
 
@@ -915,4 +916,53 @@ def learning_rate_claims(table: pd.DataFrame) -> pd.DataFrame:
                                           sum(t.statistic < 0 and t.pvalue < 0.05 for _, _, t in tests)),
                          evidence="; ".join(f"{m}: rho {t.statistic:+.2f} (p = {t.pvalue:.2g}) over {n} trained runs"
                                             for m, n, t in tests) if tests else "needs three or more trained runs per model"))
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- companion: architectures
+def architecture_table(runs: pd.DataFrame, noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """The architecture benchmark, ranked by eq. 14 (best first): one row per (dataset, model,
+    variant) with family, depth (weight layers), width (features into the classifier),
+    parameters, clean accuracy on the noise test images, mean accuracy under noise, eq. 14
+    with its CI, and ``trained`` (clean accuracy at least twice chance)."""
+    keys = ["dataset", "model", "variant"]
+    table = learning_rate_table(noise, confidence=confidence).drop(columns=["learning_rate", "batch_size"], errors="ignore")
+    facts = runs.groupby(keys)[["family", "weight_layers", "final_channels", "parameters"]].first().reset_index()
+    table = table.merge(facts, on=keys).sort_values(["dataset", "a_avr"], ascending=[True, False])
+    table.insert(0, "rank", table.groupby("dataset").cumcount() + 1)
+    return table.reset_index(drop=True)
+
+
+def architecture_claims(table: pd.DataFrame) -> pd.DataFrame:
+    """The benchmarking paper's claims, checked on ``architecture_table`` (trained models only):
+    deeper models, and models with more redundancy (more parameters; VGG), are more robust."""
+    trained = table[table.trained]
+    rows = []
+    for column, claim in (("weight_layers", "Deeper models are more robust to weight noise (eq. 14 rises with "
+                           "the number of weight layers)."),
+                          ("parameters", "Models with more redundancy are more robust (eq. 14 rises with the "
+                           "parameter count)."),
+                          ("final_channels", "Wider models are more robust (eq. 14 rises with the features "
+                           "entering the classifier).")):
+        if trained[column].nunique() < 3:
+            rows.append(dict(claim=claim, verdict=UNTESTABLE, evidence="needs three or more trained models "
+                             f"with different {column.replace('_', ' ')}"))
+            continue
+        test = stats.spearmanr(trained[column], trained.a_avr)
+        significant = test.pvalue < 0.05
+        rows.append(dict(claim=claim + " Spearman rank correlation over the trained models, significant at p < 0.05.",
+                         verdict=_verdict(int(significant and test.statistic > 0), 1, int(significant and test.statistic < 0)),
+                         evidence=f"rho {test.statistic:+.2f} (p = {test.pvalue:.2g}) over {len(trained)} models"))
+    vgg, others = trained[trained.family == "VGG"], trained[trained.family != "VGG"]
+    claim = "VGG, the most redundant design, is among the most robust (its eq. 14 CI lies above the other families' means)."
+    if vgg.empty or others.empty:
+        rows.append(dict(claim=claim, verdict=UNTESTABLE, evidence="needs a trained VGG16 and other trained models"))
+    else:
+        v = vgg.iloc[0]
+        above = int((v.a_avr_lo > others.a_avr).sum())
+        below = int((v.a_avr_hi < others.a_avr).sum())
+        rows.append(dict(claim=claim, verdict=_verdict(above, len(others), below),
+                         evidence=f"VGG16 eq. 14 {100 * v.a_avr:.1f}% [{100 * v.a_avr_lo:.1f}, {100 * v.a_avr_hi:.1f}], "
+                                  f"rank {int(v['rank'])} of {len(table)}; above {above}, below {below} of "
+                                  f"{len(others)} other models"))
     return pd.DataFrame(rows)

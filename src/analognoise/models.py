@@ -1,4 +1,5 @@
-"""ResNet v1 for CIFAR (depth 6n+2) and VGG16 for 32x32 inputs, with explicit BN placement.
+"""ResNet v1 for CIFAR (depth 6n+2, optionally widened) and VGG16 for 32x32 inputs, with
+explicit BN placement; MobileNetV2 and DenseNet-121 from keras.applications (BN built in).
 
 Every conv layer and every hidden dense layer is a *BN site*, named after the layer (e.g.
 ``stem_conv``, ``s1_b0_conv1``, ``s2_b0_shortcut``, ``block3_conv2``, ``fc1``). The
@@ -20,7 +21,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .params import VGG16_DENSE_UNITS, VGG16_STAGES, check_architecture, resolve_bn
+from .params import APPLICATIONS, VGG16_DENSE_UNITS, VGG16_STAGES, check_architecture, resolve_bn
 
 
 def _conv(x, filters, kernel_size, strides, name, bn_at, weight_decay, activation=True):
@@ -36,16 +37,19 @@ def _conv(x, filters, kernel_size, strides, name, bn_at, weight_decay, activatio
     return x
 
 
-def resnet_v1(depth: int, num_classes: int, bn="all", weight_decay: float = 0.0) -> keras.Model:
-    """ResNet v1 for CIFAR (He et al. 2016, sec. 4.2): 3 stacks of (depth-2)/6 blocks, 16/32/64 filters.
+def resnet_v1(depth: int, num_classes: int, bn="all", weight_decay: float = 0.0,
+              width: int = 1) -> keras.Model:
+    """ResNet v1 for CIFAR (He et al. 2016, sec. 4.2): 3 stacks of (depth-2)/6 blocks, 16/32/64
+    filters, times ``width`` (a wide ResNet, WRN-depth-width, in the sense of Zagoruyko &
+    Komodakis 2016, with v1 post-activation blocks and no dropout).
 
     Downsampling blocks use a strided 1x1 projection shortcut (as in the Keras example).
     """
     bn_at = resolve_bn(bn, "resnet", depth)
     blocks = (depth - 2) // 6
     inputs = keras.Input((32, 32, 3), name="image")
-    x = _conv(inputs, 16, 3, 1, "stem_conv", bn_at, weight_decay)
-    for stack, filters in enumerate((16, 32, 64)):
+    x = _conv(inputs, 16 * width, 3, 1, "stem_conv", bn_at, weight_decay)
+    for stack, filters in enumerate((16 * width, 32 * width, 64 * width)):
         for block in range(blocks):
             prefix = f"s{stack}_b{block}"
             strides = 2 if stack > 0 and block == 0 else 1
@@ -58,7 +62,7 @@ def resnet_v1(depth: int, num_classes: int, bn="all", weight_decay: float = 0.0)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="classifier",
                            kernel_initializer="glorot_uniform")(x)
-    return keras.Model(inputs, outputs, name=f"resnet{depth}")
+    return keras.Model(inputs, outputs, name=f"resnet{depth}" if width == 1 else f"wrn{depth}_{width}")
 
 
 def vgg16(num_classes: int, bn="all", weight_decay: float = 0.0) -> keras.Model:
@@ -86,22 +90,39 @@ def vgg16(num_classes: int, bn="all", weight_decay: float = 0.0) -> keras.Model:
     return keras.Model(inputs, outputs, name="vgg16")
 
 
+def application(arch: str, num_classes: int, bn="all", weight_decay: float = 0.0) -> keras.Model:
+    """A keras.applications classifier (MobileNetV2, DenseNet-121) for 32x32 inputs, randomly
+    initialised (no pretrained weights), softmax output. BN is built in: ``bn`` must be "all"."""
+    resolve_bn(bn, arch)
+    if weight_decay:
+        raise ValueError(f"weight_decay is not supported for {arch} (keras.applications model)")
+    builder = {"mobilenetv2": keras.applications.MobileNetV2,
+               "densenet121": keras.applications.DenseNet121}[arch]
+    return builder(input_shape=(32, 32, 3), weights=None, classes=num_classes,
+                   classifier_activation="softmax")
+
+
 def build_model(arch: str, depth: int | None, num_classes: int, bn="all",
-                weight_decay: float = 0.0) -> keras.Model:
-    """Build ``arch`` ("resnet" needs ``depth``; "vgg16" ignores it)."""
-    check_architecture(arch, depth)
+                weight_decay: float = 0.0, width: int = 1) -> keras.Model:
+    """Build ``arch`` ("resnet" needs ``depth`` and may be widened by ``width``; the others
+    ignore ``depth``)."""
+    check_architecture(arch, depth, width)
     if arch == "resnet":
-        return resnet_v1(depth, num_classes, bn, weight_decay)
+        return resnet_v1(depth, num_classes, bn, weight_decay, width)
+    if arch in APPLICATIONS:
+        return application(arch, num_classes, bn, weight_decay)
     return vgg16(num_classes, bn, weight_decay)
 
 
-def fold_batchnorm(model: keras.Model, arch: str, depth: int | None) -> keras.Model:
+def fold_batchnorm(model: keras.Model, arch: str, depth: int | None, width: int = 1) -> keras.Model:
     """The same network with every BN folded into the conv / dense layer before it, as BN is
     deployed on analog crossbars: W' = W * s, b' = (b - mean) * s + beta with
     s = gamma / sqrt(moving_variance + epsilon), per output channel. Inference outputs are
     unchanged (up to float rounding); the result has no BN layers."""
+    if arch in APPLICATIONS:
+        raise ValueError(f"folding BN is implemented for ResNet and VGG16, not {arch}")
     num_classes = model.output_shape[-1]
-    folded = build_model(arch, depth, num_classes, bn="none")
+    folded = build_model(arch, depth, num_classes, bn="none", width=width)
     bn_layers = {layer.name: layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)}
     for layer in folded.layers:
         if not layer.weights:

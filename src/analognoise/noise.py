@@ -214,7 +214,8 @@ def inject_run(run_dir, etas=PAPER_ETAS, repeats: int = 5, targets: str = "train
         raise ValueError(f"test_subset must be None or an integer >= 1, got {test_subset!r}")
     model, record = load_run(run_dir)
     if targets == "folded":
-        model = fold_batchnorm(model, record["params"]["arch"], record["params"]["depth"])
+        p = record["params"]
+        model = fold_batchnorm(model, p["arch"], p["depth"], p.get("width", 1))
     x, y = load_test_data(record, test_subset, data_dir)
     table = noise_grid(model, x, y, etas, repeats, targets, scale, seed, record["run_id"],
                        batch_size)

@@ -20,13 +20,21 @@ import yaml
 from .data import check_dataset_name
 from .paths import resolve
 
-ARCHITECTURES = ("resnet", "vgg16")
+#: keras.applications classifiers, built for 32x32 inputs from scratch. BN is built into them
+#: (after every conv); their facts (weight layers, BN layers, features entering the classifier)
+#: are checked against the built models in the tests.
+APPLICATIONS = {
+    "mobilenetv2": dict(label="MobileNetV2", weight_layers=53, bn_layers=52, final_channels=1280),
+    "densenet121": dict(label="DenseNet-121", weight_layers=121, bn_layers=121, final_channels=1024),
+}
+ARCHITECTURES = ("resnet", "vgg16", *APPLICATIONS)
 VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 VGG16_DENSE_UNITS = (512, 512)
 
 
-def check_architecture(arch: str, depth: int | None = None) -> None:
-    """Raise ValueError, naming the valid choices, for an unknown arch or bad ResNet depth."""
+def check_architecture(arch: str, depth: int | None = None, width: int = 1) -> None:
+    """Raise ValueError, naming the valid choices, for an unknown arch, a bad ResNet depth or a
+    width multiplier on anything but a ResNet."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHITECTURES)}")
     if arch == "resnet":
@@ -35,6 +43,10 @@ def check_architecture(arch: str, depth: int | None = None) -> None:
                 f"ResNet depth must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...), "
                 f"got {depth!r}"
             )
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be an integer >= 1 (the ResNet width multiplier), got {width!r}")
+    if width != 1 and arch != "resnet":
+        raise ValueError(f"width={width} widens a ResNet (wide ResNet); {arch} has a fixed width")
 
 
 def _resnet_sites(depth: int) -> list[str]:
@@ -56,13 +68,22 @@ def _vgg16_sites() -> list[str]:
 
 
 def bn_sites(arch: str, depth: int | None = None) -> list[str]:
-    """Names of all BN sites of the architecture, in forward order."""
+    """Names of all BN sites of the architecture, in forward order (ResNet, VGG16; the
+    keras.applications models have BN built in and no choosable sites)."""
     check_architecture(arch, depth)
+    if arch in APPLICATIONS:
+        raise ValueError(f"{arch} has BN built in after every conv: its BN placement cannot be chosen")
     return _resnet_sites(depth) if arch == "resnet" else _vgg16_sites()
 
 
 def resolve_bn(bn, arch: str, depth: int | None = None) -> frozenset[str]:
-    """The set of site names that get BN for a ``bn`` placement (see module docstring)."""
+    """The set of site names that get BN for a ``bn`` placement (see module docstring); for a
+    keras.applications model only ``"all"`` (its built-in BN) is valid."""
+    if arch in APPLICATIONS:
+        check_architecture(arch, depth)
+        if bn != "all":
+            raise ValueError(f"{arch} has BN built in after every conv: use bn='all', got {bn!r}")
+        return frozenset()
     sites = bn_sites(arch, depth)
     if bn == "all":
         return frozenset(sites)
@@ -85,9 +106,24 @@ def resolve_bn(bn, arch: str, depth: int | None = None) -> frozenset[str]:
     )
 
 
-def model_label(arch: str, depth: int | None) -> str:
-    """Display name: ResNet-20, VGG16."""
-    return f"ResNet-{depth}" if arch == "resnet" else "VGG16"
+def model_label(arch: str, depth: int | None, width: int = 1) -> str:
+    """Display name: ResNet-20, WRN-20-4 (ResNet-20 four times as wide), VGG16, MobileNetV2."""
+    if arch == "resnet":
+        return f"ResNet-{depth}" if width == 1 else f"WRN-{depth}-{width}"
+    return APPLICATIONS[arch]["label"] if arch in APPLICATIONS else "VGG16"
+
+
+def architecture_facts(arch: str, depth: int | None = None, width: int = 1) -> dict:
+    """Family, depth (weight layers: conv, depthwise conv and dense, the classifier included;
+    ResNet's 1x1 shortcuts not counted) and width (features entering the classifier)."""
+    check_architecture(arch, depth, width)
+    if arch == "resnet":
+        return dict(family="ResNet" if width == 1 else "wide ResNet", weight_layers=depth,
+                    final_channels=64 * width)
+    if arch == "vgg16":
+        return dict(family="VGG", weight_layers=16, final_channels=VGG16_DENSE_UNITS[-1])
+    return dict(family=APPLICATIONS[arch]["label"].split("-")[0],
+                **{k: APPLICATIONS[arch][k] for k in ("weight_layers", "final_channels")})
 
 
 SCHEDULES = ("constant", "step", "cosine")
@@ -97,6 +133,10 @@ DEFAULTS = dict(
     learning_rate=1e-3, lr_schedule="step", weight_decay=0.0, augment=True,
     train_subset=None, seed=0,
 )
+
+#: parameters stored only when they differ from their default, so run ids made before they
+#: existed stay valid
+OPTIONAL = dict(width=1)
 
 PRESETS = {
     # The Keras cifar10_resnet example (ResNet v1): Adam 1e-3, 200 epochs, batch 32, step
@@ -109,12 +149,15 @@ PRESETS = {
 
 def make_params(preset: str | None = None, **overrides) -> dict:
     """Complete, validated training parameters: DEFAULTS <- preset <- overrides."""
-    unknown = set(overrides) - set(DEFAULTS)
+    unknown = set(overrides) - set(DEFAULTS) - set(OPTIONAL)
     if unknown:
-        raise ValueError(f"unknown training parameters {sorted(unknown)}; valid: {sorted(DEFAULTS)}")
+        raise ValueError(f"unknown training parameters {sorted(unknown)}; valid: {sorted([*DEFAULTS, *OPTIONAL])}")
     if preset and preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     params = {**DEFAULTS, **(PRESETS[preset] if preset else {}), **overrides}
+    for key, default in OPTIONAL.items():
+        if params.get(key) == default:
+            params.pop(key)
     if params["arch"] != "resnet":
         params["depth"] = None
     if isinstance(params["bn"], (list, tuple)):
@@ -135,7 +178,7 @@ def notebook_params(preset: str = "", **values) -> dict:
 def validate_params(params: dict) -> None:
     """Raise ValueError for any bad training parameter, before any compute."""
     check_dataset_name(params["dataset"])
-    check_architecture(params["arch"], params["depth"])
+    check_architecture(params["arch"], params["depth"], params.get("width", 1))
     resolve_bn(params["bn"], params["arch"], params["depth"])
     for key in ("epochs", "batch_size"):
         if not isinstance(params[key], int) or params[key] < 1:
@@ -161,7 +204,9 @@ def bn_tag(bn) -> str:
 def run_id(params: dict) -> str:
     """Readable prefix + short hash of the complete parameters, e.g. cifar10-resnet20-bnall-1a2b3c4d."""
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    model = f"resnet{params['depth']}" if params["arch"] == "resnet" else params["arch"]
+    model = params["arch"]
+    if model == "resnet":
+        model = f"resnet{params['depth']}" if params.get("width", 1) == 1 else f"wrn{params['depth']}-{params['width']}"
     return f"{params['dataset']}-{model}-bn{bn_tag(params['bn'])}-{digest}"
 
 

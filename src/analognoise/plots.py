@@ -298,3 +298,28 @@ def training_curves(histories: pd.DataFrame):
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize="small", ncol=2)
     return fig
+
+
+def architecture_figure(table: pd.DataFrame):
+    """Eq. 14 (95% CI) of every model against its depth, width and parameter count (log
+    scales), one colour per family; ``table`` from ``analysis.architecture_table``."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), sharey=True, constrained_layout=True)
+    families = list(dict.fromkeys(table.family))
+    for ax, column, label in zip(axes, ("weight_layers", "final_channels", "parameters"),
+                                 ("depth (weight layers)", "width (features into the classifier)",
+                                  "parameters")):
+        for i, family in enumerate(families):
+            g = table[table.family == family]
+            y = 100 * g.a_avr
+            ax.errorbar(g[column], y, yerr=[y - 100 * g.a_avr_lo, 100 * g.a_avr_hi - y], fmt="o",
+                        color=f"C{i}", capsize=3, label=family,
+                        markerfacecolor=None if g.trained.all() else "none")
+            for row in g.itertuples():
+                ax.annotate(row.model, (getattr(row, column), 100 * row.a_avr), fontsize="x-small",
+                            xytext=(4, 4), textcoords="offset points")
+        ax.set(xscale="log", xlabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("average normalised accuracy (%), eq. 14")
+    axes[0].legend(fontsize="small")
+    fig.suptitle("Robustness to weight noise vs depth, width and size")
+    return fig

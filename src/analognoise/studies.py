@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from .params import (
+    ARCHITECTURES,
     DEFAULTS,
     TARGETS,
     same_noise_targets,
@@ -60,7 +61,7 @@ class Cell:
 
     @property
     def model(self) -> str:
-        return model_label(self.params["arch"], self.params["depth"])
+        return model_label(self.params["arch"], self.params["depth"], self.params.get("width", 1))
 
     @property
     def variant(self) -> str:
@@ -98,14 +99,19 @@ def load_study(study) -> dict:
     return config
 
 
-def parse_model(name: str) -> tuple[str, int | None]:
-    """"resnet20" -> ("resnet", 20); "vgg16" -> ("vgg16", None)."""
-    match = re.fullmatch(r"resnet(\d+)", str(name))
+def parse_model(name: str) -> dict:
+    """A grid's model name -> architecture parameters: "resnet20" -> {arch: resnet, depth: 20};
+    "wrn20-4" -> also {width: 4}; "vgg16", "mobilenetv2", "densenet121" -> {arch: name, depth: None}."""
+    match = re.fullmatch(r"resnet(\d+)|wrn(\d+)-(\d+)", str(name))
     if match:
-        return "resnet", int(match.group(1))
-    if name == "vgg16":
-        return "vgg16", None
-    raise ValueError(f"unknown model {name!r} in study grid: use resnet<depth> (depth 6n+2) or vgg16")
+        depth, wide_depth, width = match.groups()
+        if depth:
+            return dict(arch="resnet", depth=int(depth))
+        return dict(arch="resnet", depth=int(wide_depth), width=int(width))
+    if name in ARCHITECTURES and name != "resnet":
+        return dict(arch=name, depth=None)
+    raise ValueError(f"unknown model {name!r} in study grid: use resnet<depth> (depth 6n+2), "
+                     f"wrn<depth>-<width>, or one of {', '.join(a for a in ARCHITECTURES if a != 'resnet')}")
 
 
 def _bn_for(cell: dict, rules: list[dict]):
@@ -145,9 +151,9 @@ def expand(config: dict) -> list[Cell]:
     for values in itertools.product(*(grid[k] for k in axes)):
         point = dict(zip(axes, values))
         model = point.pop("model")
-        arch, depth = parse_model(model)
+        architecture = parse_model(model)
         point["bn"] = _bn_for({**point, "model": model}, config.get("replace", []))
-        params = make_params(preset, **{**training, **point, "arch": arch, "depth": depth})
+        params = make_params(preset, **{**training, **point, **architecture})
         cells.append(Cell(run_id(params), params, noise, theory, ablation))
     ids = [c.run_id for c in cells]
     if len(set(ids)) != len(ids):

@@ -143,7 +143,7 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
     workdir.mkdir(parents=True, exist_ok=True)
     if model is None:
         model = build_model(params["arch"], params["depth"], dataset.num_classes,
-                            params["bn"], params["weight_decay"])
+                            params["bn"], params["weight_decay"], params.get("width", 1))
         compile_model(model, params["learning_rate"])
     else:
         print(f"resuming {rid} after epoch {done}")
@@ -161,7 +161,7 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
     test_accuracy = float(np.mean(np.argmax(probs, axis=1) == dataset.y_test))
     model.save(workdir / "model.keras")
     record = {
-        "run_id": rid, "params": params, "model": model_label(params["arch"], params["depth"]),
+        "run_id": rid, "params": params, "model": model_label(params["arch"], params["depth"], params.get("width", 1)),
         "parameters": int(model.count_params()),
         "bn_layers": sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers),
         "checkpoint_epochs": checkpoint_epochs(params["epochs"]),
