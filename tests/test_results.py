@@ -1,4 +1,6 @@
 """Exported study results: the ablation's noise runs, export to a folder, and reading it back."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,7 @@ import yaml
 from analognoise import analysis, studies
 from analognoise.params import make_params, run_id
 
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 STUDY = """
 name: tiny
 description: two fake runs
@@ -101,3 +104,26 @@ def test_export_then_read_back_gives_the_same_tables(tiny_study, tmp_path):
 def test_a_run_id_is_the_same_from_the_config_and_from_its_parameters():
     bn, _ = studies.expand(yaml.safe_load(STUDY))
     assert bn.run_id == run_id(make_params(arch="resnet", depth=8, bn="all", epochs=2, train_subset=100))
+
+
+@pytest.mark.parametrize("chapter", ["reference.ipynb", "ablation.ipynb"])
+def test_chapters_build_from_an_exported_folder_alone(tiny_study, tmp_path, chapter):
+    papermill = pytest.importorskip("papermill")
+    dest = analysis.export_results(tiny_study, tmp_path / "results" / "tiny")
+    out = tmp_path / chapter
+    papermill.execute_notebook(str(NOTEBOOKS / chapter), str(out), parameters={"study": str(dest)},
+                               progress_bar=False, kernel_name="python3")
+    text = out.read_text()
+    assert "Committed results" in text and "Traceback" not in text
+
+
+def test_the_committed_reference_results_are_those_of_its_config():
+    folder = studies.resolve("results/cpu-reference")
+    if not (folder / "study.yaml").exists():
+        pytest.skip("no committed reference results in this checkout")
+    assert (folder / "study.yaml").read_text() == studies.study_path("cpu-reference").read_text()
+    config = studies.load_study(folder)
+    runs, noise = analysis.load_results(config, all_targets=True)
+    assert runs.run_id.tolist() == [c.run_id for c in studies.expand(config)]
+    assert set(noise.targets) == set(config["ablation"]["targets"])
+    assert (noise.groupby(["run_id", "targets", "eta"]).size() == config["noise"]["repeats"]).all()
