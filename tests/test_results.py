@@ -16,7 +16,7 @@ description: two fake runs
 grid: {dataset: [cifar10], model: [resnet8], bn: [all, none], seed: [0]}
 training: {epochs: 2, train_subset: 100}
 noise: {etas: [0.0, 0.1], repeats: 2, test_subset: 50}
-ablation: {targets: [kernels, kernels+biases, trainable, all, folded]}
+ablation: {targets: [kernels, kernels+biases, trainable, all, folded], repeats: 1}
 """
 
 
@@ -60,9 +60,12 @@ def test_ablation_runs_skip_targets_that_hit_the_same_tensors():
     assert no_bn.ablation_runs == ["kernels"]  # without BN: kernels+biases = trainable = all = folded
     parameters = studies.noise_parameters(bn, "data/runs", targets="folded")
     assert parameters["targets"] == "folded" and parameters["output"] == "noise-folded.csv"
+    assert parameters["repeats"] == 1 and studies.noise_parameters(bn)["repeats"] == 2  # fewer draws
     assert "output" not in studies.noise_parameters(bn)  # the main grid writes noise.csv
     with pytest.raises(ValueError, match="ablation must be"):
         studies.expand({**config, "ablation": {"targets": ["weights"]}})
+    with pytest.raises(ValueError, match="repeats must be"):
+        studies.expand({**config, "ablation": {"targets": ["kernels"], "repeats": 0}})
 
 
 def test_all_targets_and_a_missing_noise_run(tiny_study, tmp_path):
@@ -126,4 +129,6 @@ def test_the_committed_reference_results_are_those_of_its_config():
     runs, noise = analysis.load_results(config, all_targets=True)
     assert runs.run_id.tolist() == [c.run_id for c in studies.expand(config)]
     assert set(noise.targets) == set(config["ablation"]["targets"])
-    assert (noise.groupby(["run_id", "targets", "eta"]).size() == config["noise"]["repeats"]).all()
+    draws = noise.groupby(["targets", "run_id", "eta"]).size()
+    assert (draws.loc["trainable"] == config["noise"]["repeats"]).all()
+    assert (draws >= config["ablation"].get("repeats", config["noise"]["repeats"])).all()

@@ -275,6 +275,17 @@ def load_histories(study) -> pd.DataFrame:
     return histories.merge(runs[RUN_LABELS], on="run_id")
 
 
+def _draws(noise: pd.DataFrame) -> str:
+    """"10 draws each", or "10 draws each (5 for kernels, all)" where targets differ."""
+    per_target = noise.groupby(["targets", "run_id", "eta"]).size().groupby("targets").max()
+    most = int(per_target.max())
+    fewer = per_target[per_target < most]
+    if fewer.empty:
+        return f"{most} draws each"
+    return (f"{most} draws each ({int(fewer.iloc[0])} for "
+            f"{', '.join(f'`{t}`' for t in _ordered_targets(fewer.index))})")
+
+
 def describe_study(config: dict, runs: pd.DataFrame, noise: pd.DataFrame) -> str:
     """Markdown: the study, its data, runs and noise settings and, for exported results, how
     and where they were made (``provenance.yaml``)."""
@@ -283,7 +294,7 @@ def describe_study(config: dict, runs: pd.DataFrame, noise: pd.DataFrame) -> str
     text = (f"**Study `{config['name']}`** ({config_file}): {config['description']}\n\n"
             f"**Data**: {'; '.join(sorted(runs.data_source.unique()))}. **Runs**: {len(runs)}; noise: etas "
             f"{', '.join(f'{100 * e:g}%' for e in sorted(noise.eta.unique()))}, "
-            f"{int(noise.groupby(['run_id', 'targets', 'eta']).size().max())} draws each, targets {targets}, "
+            f"{_draws(noise)}, targets {targets}, "
             f"scale `{noise['scale'].iloc[0]}`, {int(noise.test_images.iloc[0])} test images.")
     if config.get("results_dir"):
         made = yaml.safe_load((resolve(config["results_dir"]) / "provenance.yaml").read_text())

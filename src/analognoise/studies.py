@@ -7,7 +7,8 @@ parameter, e.g. ``learning_rate`` or ``batch_size``, as further axes), optional 
 ``training`` (training parameters, or ``preset``) and ``noise`` (``etas``, ``repeats``,
 ``targets``, ``scale``, ``test_subset``, ``seed``) and ``theory`` (the section II
 measurements; see :data:`analognoise.params.THEORY_DEFAULTS`), and optionally
-``ablation`` (``{targets: [...]}``: the same noise grid repeated for each listed noise target)
+``ablation`` (``{targets: [...], repeats: N}``: the same noise grid, optionally with fewer
+draws, repeated for each listed noise target)
 and ``companions``: names of companion studies (e.g. the learning-rate study) built with it.
 :func:`expand` turns it into cells, each one training run (identified by its run id) with its
 noise, ablation and theory settings.
@@ -51,6 +52,7 @@ class Cell:
     noise: dict = field(hash=False)
     theory: dict = field(hash=False, default_factory=dict)
     ablation: tuple = ()
+    ablation_noise: dict = field(hash=False, default_factory=dict)  # overrides, e.g. repeats
 
     @property
     def ablation_runs(self) -> list[str]:
@@ -139,11 +141,12 @@ def expand(config: dict) -> list[Cell]:
     noise["etas"] = validate_noise_params(noise.get("etas", []), noise.get("repeats", 0),
                                           noise.get("targets", "trainable"), noise.get("scale", "tensor"))
     theory = validate_theory_params(config.get("theory", {}))
-    ablation = tuple((config.get("ablation") or {}).get("targets", []))
-    unknown = [t for t in ablation if t not in TARGETS]
-    if unknown or set(config.get("ablation") or {}) - {"targets"}:
-        raise ValueError(f"ablation must be {{targets: [...]}} with targets from {', '.join(TARGETS)}; "
-                         f"got {config.get('ablation')!r}")
+    ablation_config = dict(config.get("ablation") or {})
+    ablation = tuple(ablation_config.pop("targets", []))
+    if [t for t in ablation if t not in TARGETS] or set(ablation_config) - {"repeats"}:
+        raise ValueError(f"ablation must be {{targets: [...], repeats: N (optional)}} with targets from "
+                         f"{', '.join(TARGETS)}; got {config.get('ablation')!r}")
+    validate_noise_params(noise["etas"], ablation_config.get("repeats", noise.get("repeats", 0)))
     training = dict(config.get("training", {}))
     preset = training.pop("preset", None)
     cells = []
@@ -154,7 +157,7 @@ def expand(config: dict) -> list[Cell]:
         architecture = parse_model(model)
         point["bn"] = _bn_for({**point, "model": model}, config.get("replace", []))
         params = make_params(preset, **{**training, **point, **architecture})
-        cells.append(Cell(run_id(params), params, noise, theory, ablation))
+        cells.append(Cell(run_id(params), params, noise, theory, ablation, ablation_config))
     ids = [c.run_id for c in cells]
     if len(set(ids)) != len(ids):
         raise ValueError("the study grid lists the same run twice")
@@ -171,7 +174,7 @@ def noise_parameters(cell: Cell, runs_dir: str = "data/runs", targets: str | Non
     (written to ``noise.csv``), or the same grid on other ``targets`` (``noise-<targets>.csv``)."""
     parameters = {"run_dir": f"{runs_dir}/{cell.run_id}", **cell.noise}
     if targets is not None:
-        parameters.update(targets=targets, output=noise_file(targets))
+        parameters.update(cell.ablation_noise, targets=targets, output=noise_file(targets))
     return parameters
 
 
