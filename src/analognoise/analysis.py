@@ -298,7 +298,9 @@ def describe_study(config: dict, runs: pd.DataFrame, noise: pd.DataFrame) -> str
             f"scale `{noise['scale'].iloc[0]}`, {int(noise.test_images.iloc[0])} test images.")
     if config.get("results_dir"):
         made = yaml.safe_load((resolve(config["results_dir"]) / "provenance.yaml").read_text())
-        text += (f"\n\n**Committed results** (`{config['results_dir'].split('/')[-2]}/{config['name']}/`), "
+        folder = Path(config["results_dir"])
+        shown = folder.relative_to(resolve(".")) if folder.is_relative_to(resolve(".")) else folder
+        text += (f"\n\n**Committed results** (`{shown}/`), "
                  f"exported {made['exported']} from commit `{made['source_commit']}` on {made['machine']} "
                  f"({made['platform']}; {', '.join(made['frameworks'])}), "
                  f"{made['train_seconds_total'] / 60:.0f} min of training in all. "
