@@ -169,9 +169,15 @@ def test_architecture_ranking_and_claims():
         parts.append(t[t.variant == "BN"].assign(model=model, run_id=model, learning_rate=1e-3, batch_size=128))
         runs.append(dict(dataset="cifar10", model=model, variant="BN", family=family, weight_layers=layers,
                          final_channels=width, parameters=params))
+    untrained = synthetic_noise(bn_drop=0.0)  # a constant output: eq. 14 = 100%, clean accuracy at chance
+    untrained = untrained[untrained.variant == "BN"].assign(accuracy=0.1, clean_accuracy=0.1)
+    parts.append(untrained.assign(model="DenseNet-121", run_id="d", learning_rate=1e-3, batch_size=128))
+    runs.append(dict(dataset="cifar10", model="DenseNet-121", variant="BN", family="DenseNet", weight_layers=121,
+                     final_channels=1024, parameters=7e6))
     table = analysis.architecture_table(pd.DataFrame(runs), pd.concat(parts, ignore_index=True))
-    assert table.model.tolist() == ["VGG16", "WRN-20-4", "ResNet-20", "MobileNetV2"]
-    assert table["rank"].tolist() == [1, 2, 3, 4] and table.trained.all()
+    assert table.model.tolist() == ["VGG16", "WRN-20-4", "ResNet-20", "MobileNetV2", "DenseNet-121"]
+    assert table["rank"].tolist()[:4] == [1, 2, 3, 4] and pd.isna(table["rank"].iloc[4])
+    assert table.trained.tolist() == [True] * 4 + [False]
     assert table.a_avr_lo.lt(table.a_avr).all()
     claims = analysis.architecture_claims(table).set_index("claim").verdict.tolist()
     assert claims[3] == "supported"           # VGG above every other model

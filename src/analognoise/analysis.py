@@ -937,12 +937,14 @@ def architecture_table(runs: pd.DataFrame, noise: pd.DataFrame, confidence: floa
     """The architecture benchmark, ranked by eq. 14 (best first): one row per (dataset, model,
     variant) with family, depth (weight layers), width (features into the classifier),
     parameters, clean accuracy on the noise test images, mean accuracy under noise, eq. 14
-    with its CI, and ``trained`` (clean accuracy at least twice chance)."""
+    with its CI, and ``trained`` (clean accuracy at least twice chance). Models that did not
+    train come last, unranked: a constant output is trivially "robust"."""
     keys = ["dataset", "model", "variant"]
     table = learning_rate_table(noise, confidence=confidence).drop(columns=["learning_rate", "batch_size"], errors="ignore")
     facts = runs.groupby(keys)[["family", "weight_layers", "final_channels", "parameters"]].first().reset_index()
-    table = table.merge(facts, on=keys).sort_values(["dataset", "a_avr"], ascending=[True, False])
-    table.insert(0, "rank", table.groupby("dataset").cumcount() + 1)
+    table = table.merge(facts, on=keys).sort_values(["dataset", "trained", "a_avr"], ascending=[True, False, False])
+    rank = table[table.trained].groupby("dataset").cumcount() + 1
+    table.insert(0, "rank", rank.reindex(table.index).astype("Int64"))  # <NA>: did not train, not ranked
     return table.reset_index(drop=True)
 
 
@@ -976,6 +978,6 @@ def architecture_claims(table: pd.DataFrame) -> pd.DataFrame:
         below = int((v.a_avr_hi < others.a_avr).sum())
         rows.append(dict(claim=claim, verdict=_verdict(above, len(others), below),
                          evidence=f"VGG16 eq. 14 {100 * v.a_avr:.1f}% [{100 * v.a_avr_lo:.1f}, {100 * v.a_avr_hi:.1f}], "
-                                  f"rank {int(v['rank'])} of {len(table)}; above {above}, below {below} of "
+                                  f"rank {int(v['rank'])} of {len(trained)}; above {above}, below {below} of "
                                   f"{len(others)} other models"))
     return pd.DataFrame(rows)
