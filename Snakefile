@@ -18,11 +18,7 @@ COMPANIONS = studies.companions(STUDY, config.get("companions"))
 LR_STUDY = next((c for c in COMPANIONS if c["name"].startswith("lr-")), None)
 ARCH_STUDY = next((c for c in COMPANIONS if c["name"].startswith("arch-")), None)
 STUDY_CELLS = {study["name"]: studies.expand(study) for study in (STUDY, *COMPANIONS)}
-CELLS = {}
-for cell in (c for cells in STUDY_CELLS.values() for c in cells):
-    known = CELLS.setdefault(cell.run_id, cell)
-    if (known.noise, known.theory) != (cell.noise, cell.theory):
-        raise ValueError(f"run {cell.run_id} is in two studies with different noise or theory settings")
+CELLS = studies.merge_cells(STUDY_CELLS)
 MAIN_RUNS = [c.run_id for c in STUDY_CELLS[STUDY["name"]]]
 LR_RUNS = [c.run_id for c in STUDY_CELLS[LR_STUDY["name"]]] if LR_STUDY else []
 ARCH_RUNS = [c.run_id for c in STUDY_CELLS[ARCH_STUDY["name"]]] if ARCH_STUDY else []

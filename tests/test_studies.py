@@ -88,6 +88,20 @@ def test_architecture_studies_and_model_names():
     assert reference[0] == "cifar10-resnet20-bnall-de29f7e8" and len(reference) == 10
 
 
+@pytest.mark.parametrize("main, companions", [("smoke", None), ("quick", "lr-quick,arch-quick"), ("paper", None)])
+def test_shipped_studies_can_be_built_together(main, companions):
+    config = studies.load_study(main)
+    together = {c["name"]: studies.expand(c) for c in (config, *studies.companions(config, companions))}
+    assert len(studies.merge_cells(together)) == len({c.run_id for cells in together.values() for c in cells})
+
+
+def test_a_run_shared_with_other_settings_is_refused():
+    smoke = studies.expand(studies.load_study("smoke"))
+    other = [studies.Cell(c.run_id, c.params, {**c.noise, "repeats": 7}, c.theory) for c in smoke]
+    with pytest.raises(ValueError, match="'smoke' and 'other'"):
+        studies.merge_cells({"smoke": smoke, "other": other})
+
+
 def test_unknown_grid_axis_is_refused(tmp_path):
     config = yaml.safe_load(studies.study_path("smoke").read_text())
     config["grid"]["momentum"] = [0.9]

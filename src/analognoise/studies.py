@@ -164,6 +164,21 @@ def expand(config: dict) -> list[Cell]:
     return cells
 
 
+def merge_cells(cells_by_study: dict[str, list[Cell]]) -> dict[str, Cell]:
+    """Run id -> cell over several studies built together. A run that two studies share must
+    have the same noise and theory settings there (else ValueError naming both studies)."""
+    merged, owner = {}, {}
+    for name, cells in cells_by_study.items():
+        for cell in cells:
+            known = merged.setdefault(cell.run_id, cell)
+            owner.setdefault(cell.run_id, name)
+            if (known.noise, known.theory) != (cell.noise, cell.theory):
+                raise ValueError(f"run {cell.run_id} is in studies {owner[cell.run_id]!r} and {name!r} with "
+                                 "different noise or theory settings: make them equal, or change a training "
+                                 "setting so that the runs differ")
+    return merged
+
+
 def train_parameters(cell: Cell) -> dict:
     """papermill parameters of notebooks/train.ipynb for this cell."""
     return dict(cell.params)
