@@ -276,8 +276,9 @@ def load_histories(study) -> pd.DataFrame:
 
 
 def _draws(noise: pd.DataFrame) -> str:
-    """"10 draws each", or "10 draws each (5 for kernels, all)" where targets differ."""
-    per_target = noise.groupby(["targets", "run_id", "eta"]).size().groupby("targets").max()
+    """"10 draws each", or "10 draws each (5 for kernels, all)" where some targets' noise runs
+    drew fewer times."""
+    per_target = noise.groupby(["targets", "run_id", "eta"]).size().groupby("targets").min()
     most = int(per_target.max())
     fewer = per_target[per_target < most]
     if fewer.empty:
