@@ -154,3 +154,22 @@ def test_folding_bn_keeps_the_outputs_and_removes_bn(model, images):
     assert {t.role for t in wn.targets} == {"kernel", "bias"} and len(wn.targets) == 2 * 10
     with pytest.raises(ValueError, match="fold it first"):
         noise.WeightNoise(model, "folded")
+
+
+def test_without_bn_four_targets_draw_the_same_noise_on_the_same_tensors():
+    """What lets the ablation skip them (params.same_noise_targets): on a model without BN,
+    kernels+biases, trainable, all and folded select the same tensors in the same order."""
+    from analognoise.params import same_noise_targets
+    model = build_model("resnet", 8, 10, "none")
+    folded = fold_batchnorm(model, "resnet", 8)
+    reference = noise.WeightNoise(model, "kernels+biases")
+    for targets, m in (("trainable", model), ("all", model), ("folded", folded)):
+        chosen = noise.WeightNoise(m, targets)
+        assert [(t.layer, t.role) for t in chosen.targets] == [(t.layer, t.role) for t in reference.targets]
+        for a, b in zip(chosen.draw(0.2, 7), reference.draw(0.2, 7)):
+            np.testing.assert_array_equal(a, b)
+        assert same_noise_targets(targets, "kernels+biases", "none")
+    assert not same_noise_targets("kernels", "trainable", "none")
+    assert not same_noise_targets("all", "trainable", "all")
+    with_bn = build_model("resnet", 8, 10, "all")
+    assert len(noise.WeightNoise(with_bn, "all").targets) > len(noise.WeightNoise(with_bn, "trainable").targets)
