@@ -413,6 +413,17 @@ def table4(noise: pd.DataFrame) -> pd.DataFrame:
     return _tidy_table(rows, ["dataset", "source"])
 
 
+def _welch(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """Difference of means a - b with a Welch CI and p-value: (diff, lo, hi, p). Without spread
+    to test against, the difference is exact (CI of zero width; p 0, or 1 if no difference)."""
+    diff = a.mean() - b.mean()
+    if len(a) > 1 and len(b) > 1 and (a.std() > 0 or b.std() > 0):
+        test = stats.ttest_ind(a, b, equal_var=False)
+        lo, hi = test.confidence_interval(confidence)
+        return diff, lo, hi, test.pvalue
+    return diff, diff, diff, 0.0 if diff != 0 else 1.0
+
+
 def bn_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """BN vs no-BN (or partial BN) per (dataset, model, eta > 0): the difference of mean
     normalised accuracy (BN minus other, percentage points) with a Welch CI and p-value.
@@ -429,15 +440,8 @@ def bn_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             other = g[g.variant == other_variant]
             if bn.empty or other.empty:
                 continue
-            a, b = metrics.samples(bn, "normalized_accuracy"), metrics.samples(other, "normalized_accuracy")
-            diff = a.mean() - b.mean()
-            if len(a) > 1 and len(b) > 1 and (a.std() > 0 or b.std() > 0):
-                test = stats.ttest_ind(a, b, equal_var=False)
-                lo, hi = test.confidence_interval(confidence)
-                p_value = test.pvalue
-            else:  # no spread to test against: the difference is exact
-                lo = hi = diff
-                p_value = 0.0 if diff != 0 else 1.0
+            diff, lo, hi, p_value = _welch(metrics.samples(bn, "normalized_accuracy"),
+                                           metrics.samples(other, "normalized_accuracy"), confidence)
             rows.append(dict(zip(keys, key), versus=other_variant,
                              bn_minus_other_pp=100 * diff, ci_lo_pp=100 * lo, ci_hi_pp=100 * hi,
                              p_value=p_value))
@@ -461,11 +465,6 @@ ABLATION_STEPS = [("kernels", None, "kernels"), ("biases", "kernels", "kernels+b
 
 def _ordered_targets(targets) -> list[str]:
     return [t for t in ABLATION_TARGETS if t in set(targets)]
-
-
-def _a_avr_samples(group: pd.DataFrame) -> np.ndarray:
-    """Per-repeat eq. 14 (the samples of :func:`metrics.average_normalized_accuracy_ci`)."""
-    return group[group.eta > 0].groupby("repeat")["normalized_accuracy"].mean().to_numpy()
 
 
 def ablation_eq14(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -515,11 +514,7 @@ def degradation_sources(noise: pd.DataFrame) -> pd.DataFrame:
 
 def _welch_pp(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
     """Difference of means a - b in percentage points with a Welch CI."""
-    diff = a.mean() - b.mean()
-    if len(a) > 1 and len(b) > 1 and (a.std() > 0 or b.std() > 0):
-        lo, hi = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
-    else:
-        lo = hi = diff
+    diff, lo, hi, _ = _welch(a, b, confidence)
     return 100 * diff, 100 * lo, 100 * hi
 
 
@@ -537,7 +532,7 @@ def ablation_findings(noise: pd.DataFrame) -> pd.DataFrame:
     for model, g in noise[noise.targets == "kernels"].groupby("model", sort=False):
         bn, other = g[g.variant == "BN"], g[g.variant != "BN"]
         if not bn.empty and not other.empty:
-            gaps.append((model, other.variant.iloc[0], *_welch_pp(_a_avr_samples(bn), _a_avr_samples(other))))
+            gaps.append((model, other.variant.iloc[0], *_welch_pp(metrics.eq14_per_repeat(bn), metrics.eq14_per_repeat(other))))
     below = sum(hi < 0 for *_, hi in gaps)
     finding("With noise on the conv/dense kernels only, is the BN model still less robust than the "
             "model without (or with partial) BN?",
@@ -562,8 +557,8 @@ def ablation_findings(noise: pd.DataFrame) -> pd.DataFrame:
     pairs = [(m, v) for m, v in dict.fromkeys(zip(table.model, table.variant))
              if v != "no BN" and (m, v, "folded") in a.index and (m, v, "trainable") in a.index]
     if pairs:
-        diffs = [(m, v, *_welch_pp(_a_avr_samples(noise[(noise.model == m) & (noise.variant == v) & (noise.targets == "folded")]),
-                                   _a_avr_samples(noise[(noise.model == m) & (noise.variant == v) & (noise.targets == "trainable")])))
+        diffs = [(m, v, *_welch_pp(metrics.eq14_per_repeat(noise[(noise.model == m) & (noise.variant == v) & (noise.targets == "folded")]),
+                                   metrics.eq14_per_repeat(noise[(noise.model == m) & (noise.variant == v) & (noise.targets == "trainable")])))
                  for m, v in pairs]
         worse = sum(hi < 0 for *_, hi in diffs)
         finding("Deployed with BN folded into the conv kernels and biases, is a BN model less robust "

@@ -67,7 +67,13 @@ def average_normalized_accuracy_ci(table: pd.DataFrame, confidence: float = 0.95
     Repeat r's A_avr averages the r-th trial of every non-zero eta (trials have independent
     seeds); with the same number of repeats at every eta the mean equals eq. 14 exactly.
     """
+    return mean_ci(eq14_per_repeat(table), confidence)
+
+
+def eq14_per_repeat(table: pd.DataFrame) -> np.ndarray:
+    """Repeat r's A_avr: the mean normalised accuracy of the r-th trial of every non-zero eta
+    (one value per repeat; what :func:`average_normalized_accuracy_ci` takes its CI over)."""
     noisy = table[table["eta"] > 0]
     if noisy.empty:
         raise ValueError("eq. 14 needs at least one non-zero eta in the noise table")
-    return mean_ci(noisy.groupby("repeat")["normalized_accuracy"].mean().to_numpy(), confidence)
+    return noisy.groupby("repeat")["normalized_accuracy"].mean().to_numpy()
