@@ -8,7 +8,7 @@ CORES ?= 2
 # the CIFAR copy beside this checkout, if there is one and nothing else was chosen
 ANALOGNOISE_DATA_DIR ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/datasets))
 export ANALOGNOISE_DATA_DIR
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: setup test book results benchmark clean
 

@@ -6,7 +6,7 @@ import papermill as pm
 import pytest
 import yaml
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks" / "steps"
 
 
 def execute(name, out_dir, **parameters):
@@ -36,8 +36,21 @@ def test_bad_parameters_stop_the_notebooks_and_write_nothing(tmp_path, data_root
     with pytest.raises(pm.PapermillExecutionError, match="6n\\+2"):
         execute("train.ipynb", tmp_path, depth=21, runs_dir=str(runs), data_dir=str(data_root))
     assert not runs.exists()
-    with pytest.raises(pm.PapermillExecutionError, match="eta must be"):
+    with pytest.raises(pm.PapermillExecutionError, match="etas"):
         execute("inject_noise.ipynb", tmp_path, run_dir=str(tmp_path), etas=[-0.1])
     with pytest.raises(pm.PapermillExecutionError, match="not a finished run"):
         execute("inject_noise.ipynb", tmp_path, run_dir=str(tmp_path))
     assert not (tmp_path / "noise.csv").exists()
+
+
+@pytest.mark.parametrize("notebook, parameters, message", [
+    ("inject_noise.ipynb", {"etas": "[-0.1,0.1]"}, "etas=.*numbers >= 0"),
+    ("inject_noise.ipynb", {"seed": "abc"}, "seed='abc'.*integer"),
+    ("train.ipynb", {"epochs": "many"}, "epochs='many'.*integer >= 1"),
+])
+def test_a_bad_parameter_as_typed_is_named_before_any_compute(tmp_path, notebook, parameters, message):
+    """papermill -p passes text: a bad value is refused naming the parameter and a working
+    form, before any data is looked up or any model is built."""
+    with pytest.raises(pm.PapermillExecutionError, match=message):
+        execute(notebook, tmp_path, run_dir=str(tmp_path / "no-run"), data_dir=str(tmp_path / "no-data"),
+                **parameters)

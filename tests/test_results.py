@@ -9,7 +9,7 @@ import yaml
 from analognoise import analysis, studies
 from analognoise.params import make_params, run_id
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks" / "chapters"
 STUDY = """
 name: tiny
 description: two fake runs

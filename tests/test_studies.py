@@ -48,7 +48,7 @@ def test_bad_study_configs_are_refused(tmp_path, change, message):
 
 
 def test_unknown_study_name_lists_the_profiles():
-    with pytest.raises(ValueError, match="paper, quick, smoke"):
+    with pytest.raises(ValueError, match="paper, paper-accuracy, quick, smoke"):
         studies.load_study("fast")
 
 

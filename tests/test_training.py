@@ -28,11 +28,23 @@ def test_checkpoint_epochs_are_initialisation_powers_of_two_and_the_last():
 def test_step_schedule_is_the_keras_example_at_200_epochs():
     p = params.make_params(preset="keras-cifar10-resnet")
     lr = {e: training.learning_rate_at(e, p) for e in (0, 80, 81, 120, 121, 160, 161, 180, 181)}
-    assert lr[0] == lr[80] == 1e-3
+    assert lr[0] == lr[80] == pytest.approx(1e-3)
     assert lr[81] == pytest.approx(1e-4) and lr[120] == pytest.approx(1e-4)
     assert lr[121] == pytest.approx(1e-5) and lr[161] == pytest.approx(1e-6)
     assert lr[181] == pytest.approx(5e-7)
     assert p["batch_size"] == 32 and p["weight_decay"] == 1e-4 and p["epochs"] == 200
+
+
+def test_warmup_cosine_rises_linearly_then_falls_to_zero_every_step():
+    p = params.make_params("fast", learning_rate=0.2)  # 30 epochs, 2 of warmup to 0.2
+    assert training.learning_rate_at(0, p) == 0
+    assert training.learning_rate_at(1.0, p) == pytest.approx(0.1)
+    assert training.learning_rate_at(2.0, p) == pytest.approx(0.2)
+    assert training.learning_rate_at(16.0, p) == pytest.approx(0.1, abs=1e-6)
+    assert training.learning_rate_at(30.0, p) == pytest.approx(0.0, abs=1e-7)
+    schedule = training.RunSchedule(p, steps_per_epoch=391)
+    assert float(schedule(391 * 16 + 100)) == pytest.approx(training.learning_rate_at(16 + 100 / 391, p))
+    assert float(schedule(391 * 16 + 100)) < float(schedule(391 * 16)), "changes within an epoch"
 
 
 def test_notebook_preset_sets_its_own_keys_only():
@@ -76,8 +88,19 @@ def test_train_then_find_the_finished_run(tmp_path, data_root, capsys):
     assert "not training again" in capsys.readouterr().out
 
 
-def test_interrupted_run_resumes_where_it_stopped(tmp_path, data_root, monkeypatch, capsys):
-    p = tiny(epochs=3)
+def _weights(run_dir):
+    model, _ = training.load_run(run_dir)
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("recipe", [dict(), dict(preset="fast", epochs=3, batch_size=64)],
+                         ids=["adam-step", "fast-sgd-nesterov"])
+def test_interrupted_run_resumes_bit_identically(tmp_path, data_root, monkeypatch, capsys, recipe):
+    """Interrupted after epoch 1 and resumed (in a fresh model, as on another machine), a run
+    ends with exactly the weights of the same run trained without a break: the optimizer's
+    state (Adam moments, momentum, step count) and the schedule survive the resume."""
+    p = {**tiny(epochs=3), **params.make_params(**{"depth": 8, "epochs": 3, "batch_size": 64, **recipe})}
+    straight = training.train_run(p, tmp_path / "straight", data_root, verbose=0)
     original = training.EpochCheckpoint.on_epoch_end
 
     def crash_after_first_epoch(self, epoch, logs=None):
@@ -87,15 +110,21 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, data_root, monkeypat
 
     monkeypatch.setattr(training.EpochCheckpoint, "on_epoch_end", crash_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
-        training.train_run(p, tmp_path, data_root, verbose=0)
+        training.train_run(p, tmp_path / "broken", data_root, verbose=0)
     rid = params.run_id(p)
-    assert not (tmp_path / rid).exists(), "an interrupted run must not look finished"
-    assert (tmp_path / f"{rid}.partial" / "checkpoint.keras").exists()
+    assert not (tmp_path / "broken" / rid).exists(), "an interrupted run must not look finished"
+    partial = tmp_path / "broken" / f"{rid}.partial"
+    assert {"state.weights.h5", "state.json", "history.csv"} <= {f.name for f in partial.iterdir()}
+    moved = tmp_path / "elsewhere" / partial.name  # another machine: only the folder travels
+    moved.parent.mkdir()
+    partial.rename(moved)
     monkeypatch.setattr(training.EpochCheckpoint, "on_epoch_end", original)
-    run_dir = training.train_run(p, tmp_path, data_root, verbose=0)
+    resumed = training.train_run(p, tmp_path / "elsewhere", data_root, verbose=0)
     assert "resuming" in capsys.readouterr().out
-    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [1, 2, 3]
-    assert not (tmp_path / f"{rid}.partial").exists()
+    assert pd.read_csv(resumed / "history.csv")["epoch"].tolist() == [1, 2, 3]
+    assert not moved.exists()
+    for a, b in zip(_weights(straight), _weights(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_model_learns_the_fixture_classes(tmp_path, data_root):

@@ -17,6 +17,7 @@ A data directory may hold the extracted folder (``cifar-10-batches-py/``) or be 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import shutil
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import resolve
+from .paths import project_root, resolve
 
 DATA_DIR_ENV = "ANALOGNOISE_DATA_DIR"
 
@@ -206,13 +207,32 @@ def subset_indices(labels: np.ndarray, size: int | None, seed: int) -> np.ndarra
 TEST_SUBSET_SEED = 20220101  # fixed: every run is scored on the same test images
 
 
-def load_test_set(dataset: str = "cifar10", data_dir=None, test_subset: int | None = None,
+def check_test_subset(test_subset) -> None:
+    """Raise ValueError unless ``test_subset`` is None (every test image), an integer >= 1 (a
+    fixed class-balanced subset of that size) or "first:N" (the first N in official order)."""
+    if test_subset is None or (isinstance(test_subset, int) and not isinstance(test_subset, bool)
+                               and test_subset >= 1):
+        return
+    if isinstance(test_subset, str) and test_subset.startswith("first:") \
+            and test_subset[6:].isdigit() and int(test_subset[6:]) >= 1:
+        return
+    raise ValueError(f"test_subset must be None (all test images), an integer >= 1 (a "
+                     f"class-balanced subset) or 'first:N' (the first N images, e.g. 'first:1000', "
+                     f"the exact test images of the rebuilt CIFAR-10 copy), got {test_subset!r}")
+
+
+def load_test_set(dataset: str = "cifar10", data_dir=None, test_subset: int | str | None = None,
                   download: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 images (N, 32, 32, 3), int labels (N,)) of the test split, optionally a subset."""
+    """(uint8 images (N, 32, 32, 3), int labels (N,)) of the test split, optionally a subset
+    (see :func:`check_test_subset`)."""
+    check_test_subset(test_subset)
     spec = check_dataset_name(dataset)
     folder = find_dataset(dataset, data_dir, download)
     x_test, y_test = _read_batch(folder / spec.test_file, spec.label_key)
-    idx = subset_indices(y_test, test_subset, TEST_SUBSET_SEED)
+    if isinstance(test_subset, str):
+        idx = np.arange(min(int(test_subset[6:]), len(y_test)))
+    else:
+        idx = subset_indices(y_test, test_subset, TEST_SUBSET_SEED)
     return x_test[idx], y_test[idx]
 
 
@@ -247,11 +267,25 @@ def load_cifar(
 
 
 def describe_source(source: str) -> str:
-    """Human label of where data came from; flags the lossy JPEG copy of CIFAR-10."""
+    """Human label of where data came from; flags the lossy JPEG copy of CIFAR-10 and the
+    rebuilt copy (its ``SOURCE.json`` says how many images are exact). The folder is shown
+    relative to the project root where it is near it (``../shared/datasets/...``)."""
+    shown = os.path.relpath(source, project_root())
+    if shown.startswith("../../"):
+        shown = source
+    manifest = Path(source) / "SOURCE.json"
+    if manifest.is_file():
+        facts = json.loads(manifest.read_text())
+        splits = facts.get("splits", {})
+        if not facts.get("exact", True) and splits:
+            train, test = splits["train"], splits["test"]
+            return (f"CIFAR-10 rebuilt: exact pixels for {train['exact']:,} of {train['images']:,} "
+                    f"training and {test['exact']:,} of {test['images']:,} test images (the first "
+                    f"{test['exact']:,}), the rest a JPEG round-trip copy ({shown})")
     readme = Path(source).parent / "README.md"
     if readme.is_file() and "JPEG round trip" in readme.read_text(errors="ignore"):
-        return f"CIFAR-10, JPEG round-trip copy ({source})"
-    return source
+        return f"CIFAR-10, JPEG round-trip copy ({shown})"
+    return shown
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:

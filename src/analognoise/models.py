@@ -24,26 +24,34 @@ from keras import layers
 from .params import APPLICATIONS, VGG16_DENSE_UNITS, VGG16_STAGES, check_architecture, resolve_bn
 
 
-def _conv(x, filters, kernel_size, strides, name, bn_at, weight_decay, activation=True):
+def _conv(x, filters, kernel_size, strides, name, bn_at, weight_decay, activation=True,
+          zero_init=False):
+    """conv -> BN (if ``name`` is a BN site) -> ReLU. ``zero_init``: the block's output starts
+    at zero (BN's gamma = 0 where there is BN, else the conv kernel = 0)."""
     regularizer = keras.regularizers.L2(weight_decay) if weight_decay else None
+    has_bn = name in bn_at
     x = layers.Conv2D(
         filters, kernel_size, strides=strides, padding="same", name=name,
-        kernel_initializer="glorot_uniform", kernel_regularizer=regularizer,
+        kernel_initializer="zeros" if zero_init and not has_bn else "glorot_uniform",
+        kernel_regularizer=regularizer,
     )(x)
-    if name in bn_at:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if has_bn:
+        x = layers.BatchNormalization(name=f"{name}_bn",
+                                      gamma_initializer="zeros" if zero_init else "ones")(x)
     if activation:
         x = layers.Activation("relu", name=f"{name}_relu")(x)
     return x
 
 
 def resnet_v1(depth: int, num_classes: int, bn="all", weight_decay: float = 0.0,
-              width: int = 1) -> keras.Model:
+              width: int = 1, zero_init_residual: bool = False) -> keras.Model:
     """ResNet v1 for CIFAR (He et al. 2016, sec. 4.2): 3 stacks of (depth-2)/6 blocks, 16/32/64
     filters, times ``width`` (a wide ResNet, WRN-depth-width, in the sense of Zagoruyko &
     Komodakis 2016, with v1 post-activation blocks and no dropout).
 
     Downsampling blocks use a strided 1x1 projection shortcut (as in the Keras example).
+    ``zero_init_residual``: the second conv of every residual branch (its BN's gamma, with BN)
+    starts at zero, so each block starts as its shortcut.
     """
     bn_at = resolve_bn(bn, "resnet", depth)
     blocks = (depth - 2) // 6
@@ -54,7 +62,8 @@ def resnet_v1(depth: int, num_classes: int, bn="all", weight_decay: float = 0.0,
             prefix = f"s{stack}_b{block}"
             strides = 2 if stack > 0 and block == 0 else 1
             y = _conv(x, filters, 3, strides, f"{prefix}_conv1", bn_at, weight_decay)
-            y = _conv(y, filters, 3, 1, f"{prefix}_conv2", bn_at, weight_decay, activation=False)
+            y = _conv(y, filters, 3, 1, f"{prefix}_conv2", bn_at, weight_decay, activation=False,
+                      zero_init=zero_init_residual)
             if strides != 1:
                 x = _conv(x, filters, 1, strides, f"{prefix}_shortcut", bn_at, weight_decay,
                           activation=False)
@@ -103,12 +112,13 @@ def application(arch: str, num_classes: int, bn="all", weight_decay: float = 0.0
 
 
 def build_model(arch: str, depth: int | None, num_classes: int, bn="all",
-                weight_decay: float = 0.0, width: int = 1) -> keras.Model:
-    """Build ``arch`` ("resnet" needs ``depth`` and may be widened by ``width``; the others
-    ignore ``depth``)."""
+                weight_decay: float = 0.0, width: int = 1,
+                zero_init_residual: bool = False) -> keras.Model:
+    """Build ``arch`` ("resnet" needs ``depth`` and may be widened by ``width`` and start its
+    residual branches at zero; the others ignore ``depth``)."""
     check_architecture(arch, depth, width)
     if arch == "resnet":
-        return resnet_v1(depth, num_classes, bn, weight_decay, width)
+        return resnet_v1(depth, num_classes, bn, weight_decay, width, zero_init_residual)
     if arch in APPLICATIONS:
         return application(arch, num_classes, bn, weight_decay)
     return vgg16(num_classes, bn, weight_decay)

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from .data import check_test_subset
 from .metrics import normalized_accuracy
 from .models import fold_batchnorm
 from .params import PAPER_ETAS, TARGETS, validate_noise_params
@@ -202,7 +203,7 @@ def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS
 
 
 def inject_run(run_dir, etas=PAPER_ETAS, repeats: int = 5, targets: str = "trainable",
-               scale: str = "tensor", test_subset: int | None = None, seed: int = 0,
+               scale: str = "tensor", test_subset: int | str | None = None, seed: int = 0,
                data_dir=None, output: str = "noise.csv", batch_size: int = 1000) -> pd.DataFrame:
     """Noise grid for a finished training run; writes ``<run_dir>/<output>`` atomically.
 
@@ -210,8 +211,7 @@ def inject_run(run_dir, etas=PAPER_ETAS, repeats: int = 5, targets: str = "train
     The table gains ``run_id`` and ``test_images`` columns.
     """
     validate_noise_params(etas, repeats, targets, scale)
-    if test_subset is not None and (not isinstance(test_subset, int) or test_subset < 1):
-        raise ValueError(f"test_subset must be None or an integer >= 1, got {test_subset!r}")
+    check_test_subset(test_subset)
     model, record = load_run(run_dir)
     if targets == "folded":
         p = record["params"]

@@ -4,6 +4,8 @@ A config has ``name``, ``description``, ``grid`` (lists of ``dataset``, ``model`
 ``resnet20`` or ``vgg16``, ``bn`` placements, ``seed``, and optionally lists of any training
 parameter, e.g. ``learning_rate`` or ``batch_size``, as further axes), optional ``replace`` rules
 (``{match: {...grid keys...}, bn: ...}``: e.g. partial BN where no-BN does not train),
+optional ``exclude`` rules (``{...grid keys...}``: grid points left out, e.g. extra seeds of the
+costliest model),
 ``training`` (training parameters, or ``preset``) and ``noise`` (``etas``, ``repeats``,
 ``targets``, ``scale``, ``test_subset``, ``seed``) and ``theory`` (the section II
 measurements; see :data:`analognoise.params.THEORY_DEFAULTS`), and optionally
@@ -151,8 +153,14 @@ def expand(config: dict) -> list[Cell]:
     preset = training.pop("preset", None)
     cells = []
     axes = [*GRID_KEYS, *extra_axes]
+    exclude = config.get("exclude") or []
+    if not isinstance(exclude, list) or not all(isinstance(r, dict) and set(r) <= set(axes) for r in exclude):
+        raise ValueError(f"exclude must be a list of {{grid key: value}} rules over {', '.join(axes)}; "
+                         f"got {exclude!r}")
     for values in itertools.product(*(grid[k] for k in axes)):
         point = dict(zip(axes, values))
+        if any(all(point[k] == v for k, v in rule.items()) for rule in exclude):
+            continue
         model = point.pop("model")
         architecture = parse_model(model)
         point["bn"] = _bn_for({**point, "model": model}, config.get("replace", []))
@@ -203,11 +211,25 @@ def theory_parameters(cell: Cell, runs_dir: str = "data/runs") -> dict:
     return {"run_dir": f"{runs_dir}/{cell.run_id}", **cell.theory}
 
 
+#: the kinds of companion study, each shown by its own book chapter (a companion config says
+#: which in its ``kind`` key)
+COMPANION_KINDS = ("learning-rate", "architectures")
+
+
 def companions(config: dict, override: str | None = None) -> list[dict]:
     """The companion studies of a main study (its ``companions`` list, or ``override``: a
-    comma-separated list of names, "none" for none), loaded and validated."""
+    comma-separated list of names, "none" for none), loaded and validated; each must say its
+    ``kind`` (one of :data:`COMPANION_KINDS`), and a build takes at most one of each kind."""
     if override is None:
         names = config.get("companions", [])
     else:
         names = [n for n in str(override).split(",") if n and n != "none"]
-    return [load_study(name) for name in names]
+    loaded = [load_study(name) for name in names]
+    kinds = [c.get("kind") for c in loaded]
+    for name, kind in zip(names, kinds):
+        if kind not in COMPANION_KINDS:
+            raise ValueError(f"companion study {name!r} needs `kind: <one of {', '.join(COMPANION_KINDS)}>` "
+                             f"in its config (which chapter shows it); got {kind!r}")
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"companions {names} include two studies of one kind: a build shows one of each")
+    return loaded

@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -29,23 +30,50 @@ from .params import model_label, read_record, run_id, validate_params
 from .paths import resolve
 
 
-def learning_rate_at(epoch: int, params: dict) -> float:
-    """Learning rate of (0-based) ``epoch``.
+@keras.saving.register_keras_serializable(package="analognoise")
+class RunSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """The learning rate of a run at every optimizer step, owned by the optimizer (so it
+    resumes with the step count and runs inside the compiled step on every backend).
 
-    ``step`` scales the Keras example's decay (x0.1 at 40%, x0.01 at 60%, x1e-3 at 80%,
-    x5e-4 at 90% of the epochs; epochs 80/120/160/180 of 200) to any number of epochs.
+    ``warmup-cosine`` changes every step: linear from 0 to the base rate over
+    ``warmup_epochs``, then a cosine to 0 at the end. The others change once per epoch:
+    ``constant``; ``cosine`` decays by epoch; ``step`` scales the Keras example's decay (x0.1
+    after 40%, x0.01 after 60%, x1e-3 after 80%, x5e-4 after 90% of the epochs; epochs
+    80/120/160/180 of 200) to any number of epochs.
     """
-    base, epochs = params["learning_rate"], params["epochs"]
-    schedule = params["lr_schedule"]
-    if schedule == "constant":
-        return base
-    if schedule == "cosine":
-        return base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
-    factor = 1.0
-    for fraction, f in ((0.4, 1e-1), (0.6, 1e-2), (0.8, 1e-3), (0.9, 5e-4)):
-        if epoch > fraction * epochs:
-            factor = f
-    return base * factor
+
+    def __init__(self, params: dict, steps_per_epoch: int):
+        self.params = {k: params[k] for k in ("learning_rate", "epochs", "lr_schedule")}
+        self.params["warmup_epochs"] = params.get("warmup_epochs", 0)
+        self.steps_per_epoch = int(steps_per_epoch)
+
+    def __call__(self, step):
+        ops = keras.ops
+        base, epochs = self.params["learning_rate"], self.params["epochs"]
+        schedule, warmup = self.params["lr_schedule"], self.params["warmup_epochs"]
+        epoch = ops.cast(step, "float32") / self.steps_per_epoch
+        if schedule == "warmup-cosine":
+            progress = (epoch - warmup) / (epochs - warmup)
+            cosine = base * 0.5 * (1 + ops.cos(math.pi * ops.minimum(progress, 1.0)))
+            return cosine if not warmup else ops.where(epoch < warmup, base * epoch / max(warmup, 1), cosine)
+        whole = ops.floor(epoch)
+        if schedule == "constant":
+            return base + 0.0 * whole
+        if schedule == "cosine":
+            return base * 0.5 * (1 + ops.cos(math.pi * whole / epochs))
+        factor = ops.ones_like(whole)
+        for fraction, value in ((0.4, 1e-1), (0.6, 1e-2), (0.8, 1e-3), (0.9, 5e-4)):
+            factor = ops.where(whole > fraction * epochs, value, factor)
+        return base * factor
+
+    def get_config(self):
+        return {"params": self.params, "steps_per_epoch": self.steps_per_epoch}
+
+
+def learning_rate_at(epoch: float, params: dict) -> float:
+    """Learning rate of a run at ``epoch`` (0-based; a fraction inside an epoch, e.g. 3.25 =
+    a quarter into the fourth epoch), from :class:`RunSchedule`."""
+    return float(keras.ops.convert_to_numpy(RunSchedule(params, 1)(epoch)))
 
 
 def checkpoint_epochs(epochs: int) -> list[int]:
@@ -63,22 +91,67 @@ def checkpoint_path(run_dir, epoch: int) -> Path:
     return resolve(run_dir) / "checkpoints" / f"epoch-{epoch:04d}.weights.h5"
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> None:
-    """Adam + categorical cross-entropy + accuracy, as in the paper."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+def compile_model(model: keras.Model, params: dict, steps_per_epoch: int) -> None:
+    """The run's optimizer (Adam, as in the paper, or SGD with Nesterov momentum 0.9) with its
+    learning-rate schedule, categorical cross-entropy (with the run's label smoothing) and
+    accuracy."""
+    rate = RunSchedule(params, steps_per_epoch)
+    if params.get("optimizer", "adam") == "sgd-nesterov":
+        optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+    else:
+        optimizer = keras.optimizers.Adam(rate)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=params.get("label_smoothing", 0.0))
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+
+
+def steps_per_epoch(params: dict, train_images: int) -> int:
+    """Optimizer steps in one epoch of ``train_images`` (the last batch may be smaller)."""
+    return math.ceil(train_images / params["batch_size"])
+
+
+def new_model(params: dict, num_classes: int, train_images: int) -> keras.Model:
+    """The run's network, compiled, with its initial weights drawn from the run's seed."""
+    keras.utils.set_random_seed(params["seed"])
+    model = build_model(params["arch"], params["depth"], num_classes, params["bn"],
+                        params["weight_decay"], params.get("width", 1),
+                        params.get("zero_init_residual", False))
+    compile_model(model, params, steps_per_epoch(params, train_images))
+    return model
+
+
+def save_training_state(model: keras.Model, workdir: Path) -> None:
+    """Weights and every optimizer variable (step count, momenta / Adam moments: Keras writes
+    the compiled optimizer's state into the weights file), so training resumes exactly where it
+    stopped; written under a temporary name, then renamed."""
+    model.save_weights(workdir / "state.tmp.weights.h5")
+    os.replace(workdir / "state.tmp.weights.h5", workdir / "state.weights.h5")
+
+
+def restore_training_state(model: keras.Model, workdir: Path) -> None:
+    """Load what :func:`save_training_state` wrote into a freshly built, compiled ``model``
+    (its optimizer is built first, so that its state is loaded too, not skipped)."""
+    model.optimizer.build(model.trainable_variables)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.load_weights(workdir / "state.weights.h5")
+    skipped = [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
+    if skipped:
+        raise ValueError(f"{workdir}: the saved training state does not fit this run ({skipped[0].strip()}); "
+                         "delete the folder to train from scratch")
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch: keep the weights if it is a checkpoint epoch, append a history row,
-    then save the model (and optimizer) atomically. ``state.json`` records the last completed
+    """After every epoch: keep the weights if it is a checkpoint epoch, append a history row
+    (training loss and accuracy, and the accuracy on the monitored test images), then save the
+    training state (weights and optimizer) atomically. ``state.json`` records the last completed
     epoch; resuming trusts it, not the history file. The initial weights are kept too.
     """
 
-    def __init__(self, workdir: Path, params: dict):
+    def __init__(self, workdir: Path, params: dict, monitor: tuple[np.ndarray, np.ndarray] | None = None):
         super().__init__()
         self.workdir = workdir
         self.params_ = params
+        self.monitor = monitor
         self.started = time.perf_counter()
 
     def on_train_begin(self, logs=None):
@@ -93,25 +166,37 @@ class EpochCheckpoint(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, "learning_rate": learning_rate_at(epoch, self.params_),
                **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"},
                "seconds": time.perf_counter() - self.started}
+        if self.monitor is not None:
+            x, y = self.monitor
+            probs = self.model.predict(x, batch_size=500, verbose=0)
+            row["test_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == y))
         history = self.workdir / "history.csv"
         pd.DataFrame([row]).to_csv(history, mode="a", header=not history.exists(), index=False)
-        tmp = self.workdir / "checkpoint.tmp.keras"
-        self.model.save(tmp)
-        os.replace(tmp, self.workdir / "checkpoint.keras")
+        save_training_state(self.model, self.workdir)
         (self.workdir / "state.json").write_text(json.dumps({"epochs_done": epoch + 1}))
+        print(f"epoch {epoch + 1} of {self.params_['epochs']}: "
+              + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"), flush=True)
         self.started = time.perf_counter()
 
 
-def _resume(workdir: Path) -> tuple[keras.Model | None, int]:
-    """(model, epochs done) from a partial run, or (None, 0)."""
+def _resume(workdir: Path, params: dict, num_classes: int, train_images: int) -> tuple[keras.Model, int]:
+    """(compiled model, epochs done): restored from a partial run, or new with 0 epochs done."""
     state = workdir / "state.json"
     if not state.exists():
         shutil.rmtree(workdir, ignore_errors=True)
-        return None, 0
+        workdir.mkdir(parents=True)
+        return new_model(params, num_classes, train_images), 0
     done = json.loads(state.read_text())["epochs_done"]
     history = workdir / "history.csv"
     pd.read_csv(history).iloc[:done].to_csv(history, index=False)
-    return keras.models.load_model(workdir / "checkpoint.keras"), done
+    model = new_model(params, num_classes, train_images)
+    restore_training_state(model, workdir)
+    return model, done
+
+
+#: test images whose accuracy is recorded after every epoch (the first ones in official order:
+#: on the rebuilt CIFAR-10 copy, exactly the test images with exact pixels)
+MONITORED_TEST_IMAGES = 1000
 
 
 def find_run(params: dict, runs_dir="data/runs") -> Path | None:
@@ -127,6 +212,7 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
     ``verbose`` is Keras's: 1 = progress bar, 2 = one line per epoch.
     """
     validate_params(params)
+    data_dir = run_data_dir(params, data_dir)
     data_mod.find_dataset(params["dataset"], data_dir)
     finished = find_run(params, runs_dir)
     if finished:
@@ -137,24 +223,22 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
     workdir = resolve(runs_dir) / f"{rid}.partial"
     dataset = data_mod.load_cifar(params["dataset"], data_dir, params["train_subset"],
                                   seed=params["seed"])
-    keras.utils.set_random_seed(params["seed"])
-    workdir.mkdir(parents=True, exist_ok=True)
-    model, done = _resume(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    if model is None:
-        model = build_model(params["arch"], params["depth"], dataset.num_classes,
-                            params["bn"], params["weight_decay"], params.get("width", 1))
-        compile_model(model, params["learning_rate"])
-    else:
+    model, done = _resume(workdir, params, dataset.num_classes, len(dataset.y_train))
+    if done:
         print(f"resuming {rid} after epoch {done}")
     batches = AugmentedBatches(dataset, params["batch_size"], params["seed"],
                                         augment=params["augment"], start_epoch=done)
+    monitor = (dataset.normalize(dataset.x_test[:MONITORED_TEST_IMAGES]),
+               dataset.y_test[:MONITORED_TEST_IMAGES])
     started = time.perf_counter()
     if done < params["epochs"]:
+        # shuffle=False: the batches already come in a per-epoch permutation of (seed, epoch);
+        # Keras's own shuffling of their order would draw from a generator state that a
+        # resumed run does not share, and the resumed weights would differ
         model.fit(
-            batches, epochs=params["epochs"], initial_epoch=done, verbose=verbose,
-            callbacks=[keras.callbacks.LearningRateScheduler(lambda e: learning_rate_at(e, params)),
-                       EpochCheckpoint(workdir, params)],
+            batches, epochs=params["epochs"], initial_epoch=done, verbose=verbose, shuffle=False,
+            callbacks=[keras.callbacks.TerminateOnNaN(),
+                       EpochCheckpoint(workdir, params, monitor)],
         )
     x_test = dataset.normalize(dataset.x_test)
     probs = model.predict(x_test, batch_size=1000, verbose=0)
@@ -172,7 +256,7 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
         "train_seconds_this_session": round(time.perf_counter() - started, 1),
         "keras": keras.__version__, "backend": keras.backend.backend(),
     }
-    for leftover in ("checkpoint.keras", "state.json"):
+    for leftover in ("state.weights.h5", "state.json"):
         (workdir / leftover).unlink(missing_ok=True)
     (workdir / "params.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
     os.replace(workdir, final)
@@ -183,12 +267,26 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
 def load_run(run_dir) -> tuple[keras.Model, dict]:
     """(model, record) of a finished run directory."""
     record = read_record(run_dir)
-    return keras.models.load_model(resolve(run_dir) / "model.keras"), record
+    # compile=False: the trained network for inference; the file's optimizer state (kept for
+    # whoever trains it further) is not loaded, which Keras reports as a warning
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model = keras.models.load_model(resolve(run_dir) / "model.keras", compile=False)
+    return model, record
 
 
-def load_test_data(record: dict, test_subset: int | None = None, data_dir=None):
-    """(x float32 (N, 32, 32, 3) normalised with the run's training statistics, y (N,))."""
-    images, labels = data_mod.load_test_set(record["params"]["dataset"], data_dir, test_subset)
+def run_data_dir(params: dict, data_dir=None):
+    """The dataset folder of a run: its own ``data_dir`` parameter (relative to the project
+    root) where it has one, else ``data_dir`` (None: the usual search)."""
+    return resolve(params["data_dir"]) if params.get("data_dir") else data_dir
+
+
+def load_test_data(record: dict, test_subset: int | str | None = None, data_dir=None):
+    """(x float32 (N, 32, 32, 3) normalised with the run's training statistics, y (N,)), from
+    the run's own dataset copy (see :func:`run_data_dir`); ``test_subset`` as in
+    :func:`analognoise.data.load_test_set`."""
+    images, labels = data_mod.load_test_set(record["params"]["dataset"],
+                                            run_data_dir(record["params"], data_dir), test_subset)
     norm = record["normalization"]
     return data_mod.normalize_images(images, norm["mean"], norm["std"]), labels
 

@@ -1,0 +1,58 @@
+# The book: its table of contents (this build's pages, and the executed notebooks of this
+# build's runs), MathJax served from the book itself (readable offline), then jupyter-book.
+def executed_notebooks():
+    """This build's executed step notebooks (page paths, no suffix), run by run."""
+    pages = []
+    for run_id, cell in CELLS.items():
+        steps = ["train", "inject_noise", *(["measure_theory"] if run_id in THEORY_RUNS else []),
+                 *(f"inject_noise-{t}" for t in cell.ablation_runs)]
+        pages += [f"{EXECUTED}/{run_id}/{step}" for step in steps]
+    return pages
+
+
+def table_of_contents():
+    chapters = lambda pages: [{"file": page if page.startswith("book/") else f"{PAGES}/{page}"}
+                              for page, shows in pages if shows is None or page in CHAPTERS]
+    parts = [{"caption": caption, "chapters": chapters(pages)} for caption, pages in BOOK]
+    for part in parts:
+        for chapter in part["chapters"]:
+            if chapter["file"] == f"{PAGES}/runs":
+                chapter["sections"] = [{"file": f} for f in executed_notebooks()]
+    return {"format": "jb-book", "root": ROOT_PAGE, "parts": [p for p in parts if p["chapters"]]}
+
+
+rule toc:
+    output:
+        f"{PAGES}/_toc.yml",
+    log:
+        f"{LOGS}/toc.log",
+    params:
+        toc=as_yaml(table_of_contents()),
+    shell:
+        "python workflow/scripts/write_yaml.py {output} {params.toc:q} > {log} 2>&1"
+
+
+rule mathjax:
+    output:
+        directory(f"{PAGES}/_static/mathjax"),
+    log:
+        f"{LOGS}/mathjax.log",
+    shell:
+        "python workflow/scripts/mathjax.py {output} > {log} 2>&1"
+
+
+rule book:
+    input:
+        pages=expand(f"{PAGES}/{{page}}.ipynb", page=CHAPTERS),
+        toc=f"{PAGES}/_toc.yml",
+        mathjax=f"{PAGES}/_static/mathjax",
+        written=[f"{page}.md" for _, pages in BOOK for page, shows in pages if shows is None] + [f"{ROOT_PAGE}.md"],
+        config="_config.yml",
+        executed=[f"{page}.ipynb" for page in executed_notebooks()],
+    output:
+        "_build/html/index.html",
+    log:
+        f"{LOGS}/book.log",
+    shell:
+        "jupyter-book build . --toc {input.toc} --warningiserror --keep-going --quiet > {log} 2>&1 "
+        "|| (cat {log}; exit 1)"

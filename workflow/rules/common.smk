@@ -1,0 +1,107 @@
+# What this build contains: the study, its companions, their runs, and the book's pages.
+import os
+import re
+from pathlib import Path
+
+import yaml
+from analognoise import studies
+
+STUDY = studies.load_study(config.get("study", "quick"))
+COMPANIONS = {c["kind"]: c for c in studies.companions(STUDY, config.get("companions"))}
+STUDY_CELLS = {study["name"]: studies.expand(study) for study in (STUDY, *COMPANIONS.values())}
+CELLS = studies.merge_cells(STUDY_CELLS)
+
+RUNS = "data/runs"
+EXECUTED = "data/executed"
+PAGES = "data/book"
+LOGS = "data/logs"
+RESULTS = "results"
+RESULT_FILES = ("study.yaml", "runs.csv", "histories.csv", "noise.csv", "provenance.yaml")
+#: runs one notebook (workflow/scripts/notebook.py); the tests swap in a stand-in that only writes
+#: the outputs, to check what the workflow plans
+NOTEBOOK = config.get("notebook_runner", "python workflow/scripts/notebook.py")
+
+#: The book, in reading order, written once: (part caption, [(page, what it shows)]).
+#: A page is a written chapter under book/ (shows None), or the chapter notebook
+#: notebooks/chapters/<page>.ipynb run for: "main" (this build's study), a companion kind
+#: (this build's companion study of that kind; the page is left out of a build without one),
+#: "committed:<folder>" (exported results, shown without recomputation) or "paper" (the
+#: paper's own numbers).
+BOOK = [
+    ("The study", [("book/method", None), ("results", "main"),
+                   ("reference", "committed:results/cpu-reference"),
+                   ("ablation", "committed:results/cpu-reference"), ("audit", "paper")]),
+    ("Theory, measured", [("theory_gradient_noise", "main"), ("theory_smoothness", "main")]),
+    ("Companion studies", [("learning_rate", "learning-rate"), ("architectures", "architectures")]),
+    ("Reproduce and extend", [("book/rerun", None), ("runs", "main")]),
+]
+ROOT_PAGE = "book/intro"
+
+
+def relative(path):
+    """A path as the reader should see it: relative to the project root."""
+    return os.path.relpath(path, workflow.basedir)
+
+
+def page_study(shows):
+    """The study config a page shows (None: the page needs none, or is not in this build)."""
+    if shows == "main":
+        return STUDY
+    if shows in studies.COMPANION_KINDS:
+        return COMPANIONS.get(shows)
+    return None
+
+
+def page_built(shows):
+    return shows is not None and (shows in ("main", "paper") or shows.startswith("committed:")
+                                  or page_study(shows) is not None)
+
+
+CHAPTERS = {page: shows for _, pages in BOOK for page, shows in pages if page_built(shows)}
+
+
+def page_parameters(page):
+    """papermill parameters of a chapter notebook (paths relative to the project root)."""
+    shows = CHAPTERS[page]
+    if shows.startswith("committed:"):
+        return {"study": shows.split(":", 1)[1]}
+    study = page_study(shows)
+    return {"study": relative(study["path"])} if study else {}
+
+
+def page_runs(page):
+    """Run ids whose results a page shows."""
+    study = page_study(CHAPTERS[page])
+    return [c.run_id for c in STUDY_CELLS[study["name"]]] if study else []
+
+
+#: pages that show the theory measurements (section II) of their runs
+THEORY_PAGES = ("theory_gradient_noise", "theory_smoothness", "learning_rate")
+THEORY_RUNS = {run for page in THEORY_PAGES if page in CHAPTERS for run in page_runs(page)}
+
+
+_IMPORT = re.compile(r"from analognoise(?:\.(\w+))? import ([\w ,]+)|import analognoise\.(\w+)")
+_RELATIVE_IMPORT = re.compile(r"^from \.(\w*) import ([\w ,()]+)", re.M)
+LIBRARY = Path("src/analognoise")
+
+
+def library_sources(notebook):
+    """The library modules a notebook uses, with every module they import in turn."""
+    todo = set()
+    for module, names, plain in _IMPORT.findall(Path(notebook).read_text()):
+        todo |= {module or plain} if (module or plain) else {n.strip() for n in names.split(",")}
+    seen = set()
+    while todo:
+        name = todo.pop()
+        source = LIBRARY / f"{name}.py"
+        if name in seen or not source.is_file():
+            continue
+        seen.add(name)
+        for module, names in _RELATIVE_IMPORT.findall(source.read_text()):
+            todo |= {module} if module else {n.strip(" ()") for n in names.split(",")}
+    paper_data = sorted(str(p) for p in (LIBRARY / "paper").glob("*.csv")) if "analysis" in seen else []
+    return sorted(str(LIBRARY / f"{name}.py") for name in seen) + paper_data
+
+
+def as_yaml(parameters):
+    return yaml.safe_dump(parameters, default_flow_style=True, width=10_000).strip()
