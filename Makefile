@@ -38,8 +38,11 @@ results: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --config study=$(STUDY) \
 		companions=none -- results/$(notdir $(basename $(STUDY)))/noise.csv
 
+# the noise engine (a noise trial vs a clean pass) and training throughput (threads, parallel
+# jobs, the project's loop vs plain model.fit), each measured as ratios within one run
 benchmark: setup
 	$(PY) benchmarks/noise_eval.py $(if $(ANALOGNOISE_DATA_DIR),--data-dir $(ANALOGNOISE_DATA_DIR))
+	$(PY) benchmarks/train_throughput.py --cores $(CORES)
 
 clean:
 	rm -rf _build .pytest_cache

@@ -28,7 +28,8 @@ def worker(kind: str, threads: int, model: str, bn: str, images: int, epochs: in
     import pandas as pd
 
     from analognoise import data, studies, training
-    from analognoise.params import make_params, read_record
+    from analognoise.params import make_params
+    from analognoise.runs import read_record
 
     params = make_params(**studies.parse_model(model), bn=bn, epochs=epochs, batch_size=batch,
                          train_subset=images, lr_schedule="constant")

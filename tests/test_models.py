@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from analognoise import params
 from analognoise.models import build_model
 from analognoise.params import APPLICATIONS, architecture_facts, bn_sites, resolve_bn
 
@@ -95,3 +96,28 @@ def test_wide_resnet_widens_every_layer_and_keeps_the_bn_sites():
     assert bn_layers(wide) == bn_layers(narrow)
     with pytest.raises(ValueError, match="fixed width"):
         build_model("vgg16", None, 10, "all", width=2)
+
+
+def test_the_keras_example_placement_leaves_the_projection_shortcuts_without_bn():
+    """The Keras cifar10_resnet v1 example (the paper's recipe) has BN after every conv of the
+    residual branches and the stem, none on the 1x1 projection shortcuts: 19 BN layers in
+    ResNet-20 (21 with shortcut BN, this project's first placement)."""
+    keras_example = build_model("resnet", 20, 10, "all", shortcut_bn=False)
+    assert len(bn_layers(keras_example)) == 19 == len(bn_sites("resnet", 20, shortcut_bn=False))
+    assert len(bn_layers(build_model("resnet", 20, 10, "all"))) == 21
+    assert not [n for n in bn_layers(keras_example) if "shortcut" in n]
+    assert params.make_params(preset="fast")["shortcut_bn"] is False
+    assert params.make_params(preset="keras-cifar10-resnet")["shortcut_bn"] is False
+    # without BN (or outside ResNets) the choice changes nothing, so it is not in the run id
+    assert params.run_id(params.make_params(bn="none", shortcut_bn=False)) == params.run_id(params.make_params(bn="none"))
+    assert "shortcut_bn" not in params.make_params(arch="vgg16", shortcut_bn=False)
+
+
+def test_zero_initialised_residual_branches_start_as_their_shortcut():
+    import numpy as np
+
+    for bn in ("all", "none"):
+        model = build_model("resnet", 8, 10, bn, zero_init_residual=True, shortcut_bn=False)
+        last = model.get_layer("s0_b0_conv2_bn").gamma if bn == "all" else model.get_layer("s0_b0_conv2").kernel
+        assert not np.any(np.asarray(last)), f"bn={bn}: the branch's last layer starts at zero"
+        assert np.any(np.asarray(model.get_layer("s0_b0_conv1").kernel)), "the first layer does not"

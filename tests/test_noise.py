@@ -146,7 +146,7 @@ def test_bad_noise_settings_are_refused(kwargs, message):
 
 
 def test_folding_bn_keeps_the_outputs_and_removes_bn(model, images):
-    folded = fold_batchnorm(model, "resnet", 8)
+    folded = fold_batchnorm(model)
     x, _ = images
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
     np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), atol=2e-5)
@@ -161,7 +161,7 @@ def test_without_bn_four_targets_draw_the_same_noise_on_the_same_tensors():
     kernels+biases, trainable, all and folded select the same tensors in the same order."""
     from analognoise.params import same_noise_targets
     model = build_model("resnet", 8, 10, "none")
-    folded = fold_batchnorm(model, "resnet", 8)
+    folded = fold_batchnorm(model)
     reference = noise.WeightNoise(model, "kernels+biases")
     for targets, m in (("trainable", model), ("all", model), ("folded", folded)):
         chosen = noise.WeightNoise(m, targets)

@@ -9,7 +9,8 @@ import yaml
 from analognoise import analysis, studies
 from analognoise.params import make_params, run_id
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks" / "chapters"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks" / "chapters"
 STUDY = """
 name: tiny
 description: two fake runs
@@ -132,3 +133,21 @@ def test_the_committed_reference_results_are_those_of_its_config():
     draws = noise.groupby(["targets", "run_id", "eta"]).size()
     assert (draws.loc["trainable"] == config["noise"]["repeats"]).all()
     assert (draws >= config["ablation"].get("repeats", config["noise"]["repeats"])).all()
+
+
+def test_the_readme_headline_is_the_committed_reference_study():
+    """The README opens with eq. 14 from results/cpu-reference: its numbers must be what the
+    analysis computes from the committed CSVs (a regenerated study updates the README)."""
+    import re
+
+    config = studies.load_study(ROOT / "results" / "cpu-reference")
+    _, noise = analysis.load_results(config)
+    table = analysis.table4(noise)
+    rows = re.findall(r"^\| (ResNet-\d+) \| ([\d.]+ ± [\d.]+) \| ([\d.]+ ± [\d.]+) \| ([\d.]+) \| ([\d.]+) \|$",
+                      (ROOT / "README.md").read_text(), re.M)
+    assert len(rows) == 4
+    for model, bn, no_bn, paper_bn, paper_no_bn in rows:
+        assert table.loc[(model, "BN"), ("CIFAR-10", "ours")] == bn
+        assert table.loc[(model, "no BN"), ("CIFAR-10", "ours")] == no_bn
+        assert float(table.loc[(model, "BN"), ("CIFAR-10", "paper")]) == float(paper_bn)
+        assert float(table.loc[(model, "no BN"), ("CIFAR-10", "paper")]) == float(paper_no_bn)

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analognoise import data, noise, params, training
+from analognoise import data, noise, params, runs, training
 
 
 def tiny(**kw):
@@ -89,7 +89,7 @@ def test_train_then_find_the_finished_run(tmp_path, data_root, capsys):
 
 
 def _weights(run_dir):
-    model, _ = training.load_run(run_dir)
+    model, _ = runs.load_run(run_dir)
     return [np.asarray(w) for w in model.get_weights()]
 
 
@@ -131,15 +131,15 @@ def test_a_model_learns_the_fixture_classes(tmp_path, data_root):
     # no BN: after ~40 steps BN moving averages (momentum 0.99) are still far from the data
     p = tiny(epochs=4, batch_size=32, augment=False, bn="none", lr_schedule="constant")
     run_dir = training.train_run(p, tmp_path, data_root, verbose=0)
-    model, record = training.load_run(run_dir)
+    model, record = runs.load_run(run_dir)
     assert record["test_accuracy"] > 0.5, "10 colour-coded classes, chance is 0.1"
-    x, y = training.load_test_data(record, data_dir=data_root)
+    x, y = runs.load_test_data(record, data_dir=data_root)
     assert np.mean(np.argmax(model.predict(x, verbose=0), 1) == y) == pytest.approx(record["test_accuracy"])
 
 
 def test_load_run_refuses_an_unfinished_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a finished run"):
-        training.load_run(tmp_path)
+        runs.load_run(tmp_path)
 
 
 def test_inject_run_with_folded_bn(tmp_path, data_root):

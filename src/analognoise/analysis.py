@@ -20,8 +20,9 @@ import yaml
 from scipy import stats
 
 from . import metrics
-from .params import architecture_facts, read_record
-from .paths import resolve
+from .params import architecture_facts
+from .paths import RESULTS_DIR, RUNS_DIR, resolve
+from .runs import atomic_path, export_model, read_record
 from .studies import Cell, expand, load_study, noise_file
 
 #: the paper's model names -> ours. "Resnet_36" is not a 6n+2 depth; the CIFAR ResNet series
@@ -149,7 +150,6 @@ def run_links(runs: pd.DataFrame, pages_to_root: str = "../..") -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- our runs
-RUNS_DIR = "data/runs"
 #: columns of a noise table that come from the run, not from the noise run itself
 RUN_LABELS = ["run_id", "dataset", "model", "variant", "bn", "seed", "learning_rate", "batch_size"]
 
@@ -238,25 +238,31 @@ def export_results(study, dest=None) -> Path:
         raise ValueError(f"{config['results_dir']} is already an exported results folder")
     cells = expand(config)
     noise = _computed_noise(cells, all_targets=True)  # checks everything is there first
-    dest = resolve(dest or f"results/{config['name']}")
-    partial = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    shutil.copyfile(config["path"], partial / "study.yaml")
-    runs = pd.DataFrame([_run_row(c) for c in cells])
-    runs.to_csv(partial / "runs.csv", index=False)
-    pd.concat([pd.read_csv(resolve(RUNS_DIR) / c.run_id / "history.csv").assign(run_id=c.run_id)
-               for c in cells], ignore_index=True).to_csv(partial / "histories.csv", index=False)
-    noise.to_csv(partial / "noise.csv", index=False)
-    provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                      source_commit=_git_commit(), machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
-                      platform=platform.platform(), python=platform.python_version(),
-                      frameworks=sorted(runs.framework.unique().tolist()),
-                      train_seconds_total=float(runs.train_seconds.sum()),
-                      regenerate=f"make results STUDY={config['name']}")
-    (partial / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
-    shutil.rmtree(dest, ignore_errors=True)
-    os.replace(partial, dest)
+    dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
+    with atomic_path(dest, directory=True) as folder:
+        shutil.copyfile(config["path"], folder / "study.yaml")
+        runs = pd.DataFrame([_run_row(c) for c in cells])
+        runs.to_csv(folder / "runs.csv", index=False)
+        pd.concat([pd.read_csv(resolve(RUNS_DIR) / c.run_id / "history.csv").assign(run_id=c.run_id)
+                   for c in cells], ignore_index=True).to_csv(folder / "histories.csv", index=False)
+        noise.to_csv(folder / "noise.csv", index=False)
+        if config.get("export_models"):
+            for cell in cells:
+                export_model(resolve(RUNS_DIR) / cell.run_id, folder / "models")
+        elif (dest / "models").is_dir():
+            shutil.copytree(dest / "models", folder / "models")
+        if (dest / "partial").is_dir():  # runs still training elsewhere stay committed until they finish
+            finished = {c.run_id for c in cells}
+            for partial in (dest / "partial").iterdir():
+                if partial.name not in finished:
+                    shutil.copytree(partial, folder / "partial" / partial.name)
+        provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          source_commit=_git_commit(), machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                          platform=platform.platform(), python=platform.python_version(),
+                          frameworks=sorted(runs.framework.unique().tolist()),
+                          train_seconds_total=float(runs.train_seconds.sum()),
+                          regenerate=f"make results STUDY={config['name']}")
+        (folder / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
     return dest
 
 
@@ -718,7 +724,7 @@ def load_theory(study) -> dict[str, pd.DataFrame]:
     tables: dict[str, list] = {"checkpoints": [], "minibatch": [], "layers": []}
     missing = []
     for cell in expand(config):
-        folder = resolve("data/runs") / cell.run_id / "theory"
+        folder = resolve(RUNS_DIR) / cell.run_id / "theory"
         if not folder.is_dir():
             missing.append(cell.run_id)
             continue

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .paths import project_root, resolve
+from .paths import RAW_DATA_DIR, project_root, resolve
 
 DATA_DIR_ENV = "ANALOGNOISE_DATA_DIR"
 
@@ -121,7 +121,7 @@ def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
         places.append(Path(data_dir))
     if os.environ.get(DATA_DIR_ENV):
         places.append(Path(os.environ[DATA_DIR_ENV]))
-    places.append(resolve("data/raw"))
+    places.append(resolve(RAW_DATA_DIR))
     places.append(Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets")
     return places
 
@@ -146,7 +146,7 @@ def find_dataset(dataset: str, data_dir=None, download: bool = True) -> Path:
     download_error = "download disabled"
     if download:
         try:
-            return _download(spec, resolve("data/raw"))
+            return _download(spec, resolve(RAW_DATA_DIR))
         except (urllib.error.URLError, OSError, ValueError) as err:
             download_error = f"download from {spec.url} failed: {err}"
     listing = "\n  ".join(str(p) for p in dict.fromkeys(searched))

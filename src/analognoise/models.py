@@ -19,6 +19,7 @@ All kernels use Glorot-uniform initialisation, as in the paper. Input: float32
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from .params import APPLICATIONS, VGG16_DENSE_UNITS, VGG16_STAGES, check_architecture, resolve_bn
@@ -44,16 +45,17 @@ def _conv(x, filters, kernel_size, strides, name, bn_at, weight_decay, activatio
 
 
 def resnet_v1(depth: int, num_classes: int, bn="all", weight_decay: float = 0.0,
-              width: int = 1, zero_init_residual: bool = False) -> keras.Model:
+              width: int = 1, zero_init_residual: bool = False, shortcut_bn: bool = True) -> keras.Model:
     """ResNet v1 for CIFAR (He et al. 2016, sec. 4.2): 3 stacks of (depth-2)/6 blocks, 16/32/64
     filters, times ``width`` (a wide ResNet, WRN-depth-width, in the sense of Zagoruyko &
     Komodakis 2016, with v1 post-activation blocks and no dropout).
 
     Downsampling blocks use a strided 1x1 projection shortcut (as in the Keras example).
     ``zero_init_residual``: the second conv of every residual branch (its BN's gamma, with BN)
-    starts at zero, so each block starts as its shortcut.
+    starts at zero, so each block starts as its shortcut. ``shortcut_bn=False``: the projection
+    shortcuts are no BN sites (the Keras example's placement).
     """
-    bn_at = resolve_bn(bn, "resnet", depth)
+    bn_at = resolve_bn(bn, "resnet", depth, shortcut_bn)
     blocks = (depth - 2) // 6
     inputs = keras.Input((32, 32, 3), name="image")
     x = _conv(inputs, 16 * width, 3, 1, "stem_conv", bn_at, weight_decay)
@@ -113,36 +115,68 @@ def application(arch: str, num_classes: int, bn="all", weight_decay: float = 0.0
 
 def build_model(arch: str, depth: int | None, num_classes: int, bn="all",
                 weight_decay: float = 0.0, width: int = 1,
-                zero_init_residual: bool = False) -> keras.Model:
-    """Build ``arch`` ("resnet" needs ``depth`` and may be widened by ``width`` and start its
-    residual branches at zero; the others ignore ``depth``)."""
+                zero_init_residual: bool = False, shortcut_bn: bool = True) -> keras.Model:
+    """Build ``arch`` ("resnet" needs ``depth`` and may be widened by ``width``, start its
+    residual branches at zero and leave its shortcuts without BN; the others ignore ``depth``)."""
     check_architecture(arch, depth, width)
     if arch == "resnet":
-        return resnet_v1(depth, num_classes, bn, weight_decay, width, zero_init_residual)
+        return resnet_v1(depth, num_classes, bn, weight_decay, width, zero_init_residual, shortcut_bn)
     if arch in APPLICATIONS:
         return application(arch, num_classes, bn, weight_decay)
     return vgg16(num_classes, bn, weight_decay)
 
 
-def fold_batchnorm(model: keras.Model, arch: str, depth: int | None, width: int = 1) -> keras.Model:
+class FoldedBatchNorm(layers.Layer):
+    """Where a BN layer was, once it is folded into the layer before it: passes its input on."""
+
+    def call(self, inputs, training=None, mask=None):
+        return inputs
+
+
+def _bn_follows(model: keras.Model) -> dict[str, layers.BatchNormalization]:
+    """Conv/dense layer name -> the BN layer that directly and only follows it."""
+    follows = {}
+    for layer in model.layers:
+        if not isinstance(layer, layers.BatchNormalization):
+            continue
+        parents = layer._inbound_nodes[0].parent_nodes
+        before = parents[0].operation if len(parents) == 1 else None
+        if not isinstance(before, (layers.Conv2D, layers.Dense)) or len(before._outbound_nodes) != 1:
+            raise ValueError(f"cannot fold {layer.name}: BN folding needs every BN layer directly after a "
+                             "conv or dense layer whose output nothing else uses")
+        follows[before.name] = layer
+    return follows
+
+
+def fold_batchnorm(model: keras.Model) -> keras.Model:
     """The same network with every BN folded into the conv / dense layer before it, as BN is
     deployed on analog crossbars: W' = W * s, b' = (b - mean) * s + beta with
-    s = gamma / sqrt(moving_variance + epsilon), per output channel. Inference outputs are
+    s = gamma / sqrt(moving_variance + epsilon), per output channel. Works on any functional
+    Keras model whose BN layers each follow a conv/dense layer (ours, keras.applications
+    models, the CrossSim ResNets); a layer without a bias gets one. Inference outputs are
     unchanged (up to float rounding); the result has no BN layers."""
-    if arch in APPLICATIONS:
-        raise ValueError(f"folding BN is implemented for ResNet and VGG16, not {arch}")
-    num_classes = model.output_shape[-1]
-    folded = build_model(arch, depth, num_classes, bn="none", width=width)
-    bn_layers = {layer.name: layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)}
-    for layer in folded.layers:
-        if not layer.weights:
+    follows = _bn_follows(model)
+
+    def clone(layer):
+        if isinstance(layer, layers.BatchNormalization):
+            return FoldedBatchNorm(name=layer.name)
+        config = layer.get_config()
+        if layer.name in follows:
+            config["use_bias"] = True
+        return layer.__class__.from_config(config)
+
+    folded = keras.models.clone_model(model, clone_function=clone)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization) or not layer.weights:
             continue
-        kernel, bias = (keras.ops.convert_to_numpy(w) for w in model.get_layer(layer.name).weights)
-        bn = bn_layers.get(f"{layer.name}_bn")
+        weights = [keras.ops.convert_to_numpy(w) for w in layer.weights]
+        bn = follows.get(layer.name)
         if bn is not None:
+            kernel = weights[0]
+            bias = weights[1] if len(weights) > 1 else np.zeros(kernel.shape[-1], kernel.dtype)
             gamma, beta, mean, variance = (keras.ops.convert_to_numpy(w) for w in
                                            (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
             scale = gamma / (variance + bn.epsilon) ** 0.5
-            kernel, bias = kernel * scale, (bias - mean) * scale + beta
-        layer.set_weights([kernel, bias])
+            weights = [kernel * scale, (bias - mean) * scale + beta]
+        folded.get_layer(layer.name).set_weights(weights)
     return folded

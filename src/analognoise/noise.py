@@ -27,7 +27,6 @@ repeat), so results do not depend on the order of trials nor on the Keras backen
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass
 
@@ -40,7 +39,7 @@ from .metrics import normalized_accuracy
 from .models import fold_batchnorm
 from .params import PAPER_ETAS, TARGETS, validate_noise_params
 from .paths import resolve
-from .training import load_run, load_test_data
+from .runs import atomic_path, load_run, load_test_data
 
 
 def _role(layer, variable) -> str:
@@ -214,15 +213,12 @@ def inject_run(run_dir, etas=PAPER_ETAS, repeats: int = 5, targets: str = "train
     check_test_subset(test_subset)
     model, record = load_run(run_dir)
     if targets == "folded":
-        p = record["params"]
-        model = fold_batchnorm(model, p["arch"], p["depth"], p.get("width", 1))
+        model = fold_batchnorm(model)
     x, y = load_test_data(record, test_subset, data_dir)
     table = noise_grid(model, x, y, etas, repeats, targets, scale, seed, record["run_id"],
                        batch_size)
     table.insert(0, "run_id", record["run_id"])
     table["test_images"] = len(y)
-    target = resolve(run_dir) / output
-    tmp = target.with_suffix(".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, target)
+    with atomic_path(resolve(run_dir) / output) as tmp:
+        table.to_csv(tmp, index=False)
     return table

@@ -15,11 +15,8 @@ import hashlib
 import json
 import math
 
-import yaml
-
 from . import arguments
 from .data import check_dataset_name
-from .paths import resolve
 
 #: keras.applications classifiers, built for 32x32 inputs from scratch. BN is built into them
 #: (after every conv); their facts (weight layers, BN layers, features entering the classifier)
@@ -50,13 +47,13 @@ def check_architecture(arch: str, depth: int | None = None, width: int = 1) -> N
         raise ValueError(f"width={width} widens a ResNet (wide ResNet); {arch} has a fixed width")
 
 
-def _resnet_sites(depth: int) -> list[str]:
+def _resnet_sites(depth: int, shortcut_bn: bool = True) -> list[str]:
     blocks = (depth - 2) // 6
     sites = ["stem_conv"]
     for stack in range(3):
         for block in range(blocks):
             sites += [f"s{stack}_b{block}_conv1", f"s{stack}_b{block}_conv2"]
-            if stack > 0 and block == 0:
+            if stack > 0 and block == 0 and shortcut_bn:
                 sites.append(f"s{stack}_b{block}_shortcut")
     return sites
 
@@ -68,24 +65,26 @@ def _vgg16_sites() -> list[str]:
     return convs + [f"fc{i + 1}" for i in range(len(VGG16_DENSE_UNITS))]
 
 
-def bn_sites(arch: str, depth: int | None = None) -> list[str]:
+def bn_sites(arch: str, depth: int | None = None, shortcut_bn: bool = True) -> list[str]:
     """Names of all BN sites of the architecture, in forward order (ResNet, VGG16; the
-    keras.applications models have BN built in and no choosable sites)."""
+    keras.applications models have BN built in and no choosable sites). ``shortcut_bn=False``:
+    a ResNet's 1x1 projection shortcuts are no sites (as in the Keras ``cifar10_resnet``
+    example: 19 BN layers in ResNet-20, not 21)."""
     check_architecture(arch, depth)
     if arch in APPLICATIONS:
         raise ValueError(f"{arch} has BN built in after every conv: its BN placement cannot be chosen")
-    return _resnet_sites(depth) if arch == "resnet" else _vgg16_sites()
+    return _resnet_sites(depth, shortcut_bn) if arch == "resnet" else _vgg16_sites()
 
 
-def resolve_bn(bn, arch: str, depth: int | None = None) -> frozenset[str]:
-    """The set of site names that get BN for a ``bn`` placement (see module docstring); for a
-    keras.applications model only ``"all"`` (its built-in BN) is valid."""
+def resolve_bn(bn, arch: str, depth: int | None = None, shortcut_bn: bool = True) -> frozenset[str]:
+    """The set of site names that get BN for a ``bn`` placement (see module docstring and
+    :func:`bn_sites`); for a keras.applications model only ``"all"`` (its built-in BN) is valid."""
     if arch in APPLICATIONS:
         check_architecture(arch, depth)
         if bn != "all":
             raise ValueError(f"{arch} has BN built in after every conv: use bn='all', got {bn!r}")
         return frozenset()
-    sites = bn_sites(arch, depth)
+    sites = bn_sites(arch, depth, shortcut_bn)
     if bn == "all":
         return frozenset(sites)
     if bn == "none":
@@ -147,25 +146,30 @@ DEFAULTS = dict(
 #: - ``zero_init_residual``: the last layer of every residual branch starts at zero (its BN's
 #:   gamma with BN, its conv kernel without), so every block starts as the identity (Goyal et
 #:   al. 2017; Fixup, Zhang et al. 2019): what keeps deep ResNets without BN trainable;
+#: - ``shortcut_bn``: whether a ResNet's 1x1 projection shortcuts are BN sites (True, this
+#:   project's first placement) or not (False: the Keras ``cifar10_resnet`` example the paper
+#:   used; the presets choose it); dropped where it changes nothing (no BN, not a ResNet);
 #: - ``data_dir``: the dataset copy the run is trained on (a folder holding
 #:   ``cifar-10-batches-py/``, relative to the project root); part of the run id, so runs on
 #:   different copies (the JPEG round-trip copy, the rebuilt exact copy) never collide.
 OPTIONAL = dict(width=1, optimizer="adam", warmup_epochs=0, label_smoothing=0.0,
-                zero_init_residual=False, data_dir=None)
+                zero_init_residual=False, shortcut_bn=True, data_dir=None)
 
 PRESETS = {
     # The Keras cifar10_resnet example (ResNet v1): Adam 1e-3, 200 epochs, batch 32, step
     # decay at epochs 80/120/160/180, L2 1e-4, shifts + flips. The paper's with-BN CIFAR-10
     # accuracies match it.
     "keras-cifar10-resnet": dict(epochs=200, batch_size=32, learning_rate=1e-3,
-                                 lr_schedule="step", weight_decay=1e-4, augment=True),
+                                 lr_schedule="step", weight_decay=1e-4, augment=True,
+                                 shortcut_bn=False),
     # Time to accuracy on 2 CPU cores: 30 epochs of SGD with Nesterov momentum, 2 epochs of
     # linear warmup to 0.1, then a per-step cosine to 0; label smoothing 0.1; L2 2.5e-4 on the
     # kernels (the gradient 5e-4 x W of the usual "weight decay 5e-4"); shifts and flips; the
-    # last layer of every residual branch starts at zero. The same recipe for BN and no BN.
+    # last layer of every residual branch starts at zero; no BN on the projection shortcuts (as
+    # in the Keras example). The same recipe for BN and no BN.
     "fast": dict(epochs=30, batch_size=128, learning_rate=0.1, lr_schedule="warmup-cosine",
                  weight_decay=2.5e-4, augment=True, optimizer="sgd-nesterov", warmup_epochs=2,
-                 label_smoothing=0.1, zero_init_residual=True),
+                 label_smoothing=0.1, zero_init_residual=True, shortcut_bn=False),
 }
 
 
@@ -182,6 +186,8 @@ def make_params(preset: str | None = None, **overrides) -> dict:
             params.pop(key)
     if params["arch"] != "resnet":
         params["depth"] = None
+    if params["arch"] != "resnet" or params["bn"] == "none":
+        params.pop("shortcut_bn", None)  # no shortcut to put BN on: the same run either way
     if isinstance(params["bn"], (list, tuple)):
         params["bn"] = sorted(params["bn"])
     validate_params(params)
@@ -201,6 +207,7 @@ _READERS = dict(
     optimizer=lambda n, v: arguments.choice(n, v, OPTIMIZERS),
     warmup_epochs=lambda n, v: arguments.integer(n, v, 0),
     label_smoothing=lambda n, v: arguments.number(n, v, 0), zero_init_residual=arguments.flag,
+    shortcut_bn=arguments.flag,
     data_dir=lambda n, v: arguments.text(n, v, optional=True),
 )
 
@@ -221,7 +228,7 @@ def validate_params(params: dict) -> None:
     """Raise ValueError for any bad training parameter, before any compute."""
     check_dataset_name(params["dataset"])
     check_architecture(params["arch"], params["depth"], params.get("width", 1))
-    resolve_bn(params["bn"], params["arch"], params["depth"])
+    resolve_bn(params["bn"], params["arch"], params["depth"], params.get("shortcut_bn", True))
     for key in ("epochs", "batch_size"):
         if not isinstance(params[key], int) or params[key] < 1:
             raise ValueError(f"{key} must be an integer >= 1, got {params[key]!r}")
@@ -246,6 +253,8 @@ def validate_params(params: dict) -> None:
     smoothing = optional["label_smoothing"]
     if not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
         raise ValueError(f"label_smoothing must be in [0, 1), got {smoothing!r}")
+    if not isinstance(optional["shortcut_bn"], bool):
+        raise ValueError(f"shortcut_bn must be true or false, got {optional['shortcut_bn']!r}")
     if not isinstance(optional["zero_init_residual"], bool):
         raise ValueError(f"zero_init_residual must be true or false, got {optional['zero_init_residual']!r}")
     if optional["zero_init_residual"] and params["arch"] != "resnet":
@@ -334,13 +343,3 @@ def validate_theory_params(settings: dict) -> dict:
     if not all(s > 0 for s in merged["step_sizes"]):
         raise ValueError(f"step_sizes must be > 0, got {merged['step_sizes']}")
     return merged
-
-
-def read_record(run_dir) -> dict:
-    """The ``params.yaml`` record of a finished run directory (parameters and results)."""
-    run_dir = resolve(run_dir)
-    if not (run_dir / "params.yaml").exists():
-        raise FileNotFoundError(
-            f"{run_dir} is not a finished run (no params.yaml); train it with notebooks/train.ipynb"
-        )
-    return yaml.safe_load((run_dir / "params.yaml").read_text())

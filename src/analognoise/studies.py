@@ -38,9 +38,8 @@ from .params import (
     validate_noise_params,
     validate_theory_params,
 )
-from .paths import resolve
+from .paths import RUNS_DIR, STUDIES_DIR, resolve
 
-STUDIES_DIR = "studies"
 GRID_KEYS = ("dataset", "model", "bn", "seed")
 NOISE_KEYS = ("etas", "repeats", "targets", "scale", "test_subset", "seed")
 
@@ -192,7 +191,7 @@ def train_parameters(cell: Cell) -> dict:
     return dict(cell.params)
 
 
-def noise_parameters(cell: Cell, runs_dir: str = "data/runs", targets: str | None = None) -> dict:
+def noise_parameters(cell: Cell, runs_dir: str = RUNS_DIR, targets: str | None = None) -> dict:
     """papermill parameters of notebooks/inject_noise.ipynb for this cell: its main noise grid
     (written to ``noise.csv``), or the same grid on other ``targets`` (``noise-<targets>.csv``)."""
     parameters = {"run_dir": f"{runs_dir}/{cell.run_id}", **cell.noise}
@@ -206,7 +205,7 @@ def noise_file(targets: str) -> str:
     return f"noise-{targets}.csv"
 
 
-def theory_parameters(cell: Cell, runs_dir: str = "data/runs") -> dict:
+def theory_parameters(cell: Cell, runs_dir: str = RUNS_DIR) -> dict:
     """papermill parameters of notebooks/measure_theory.ipynb for this cell."""
     return {"run_dir": f"{runs_dir}/{cell.run_id}", **cell.theory}
 

@@ -21,8 +21,6 @@ Only :func:`gradient_functions` depends on the Keras backend (TensorFlow or JAX)
 """
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 
 import keras
@@ -32,7 +30,7 @@ import pandas as pd
 from . import data
 from .params import validate_theory_params
 from .paths import resolve
-from .training import checkpoint_path, load_run
+from .runs import atomic_path, checkpoint_path, load_run
 
 
 def _offsets(model) -> np.ndarray:
@@ -291,12 +289,7 @@ def measure_and_save(run_dir, data_dir=None, **settings) -> dict[str, pd.DataFra
     """
     settings = validate_theory_params(settings)
     tables = measure_run(run_dir, data_dir=data_dir, **settings)
-    target = resolve(run_dir) / "theory"
-    tmp = target.with_name("theory.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for name, table in tables.items():
-        table.to_csv(tmp / f"{name}.csv", index=False)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    with atomic_path(resolve(run_dir) / "theory", directory=True) as tmp:
+        for name, table in tables.items():
+            table.to_csv(tmp / f"{name}.csv", index=False)
     return tables

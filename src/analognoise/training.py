@@ -1,13 +1,10 @@
-"""Training runs: resumable training with checkpoints, augmentation, and run directories.
+"""Training runs: resumable training with per-epoch training state, learning-rate schedules,
+augmentation, and the finished run's record (the run directory itself: :mod:`analognoise.runs`).
 
-Parameters and run ids live in :mod:`analognoise.params`.
-
-A run directory ``<runs_dir>/<run_id>/`` holds ``params.yaml`` (parameters + results),
-``model.keras``, ``history.csv`` (one row per epoch) and ``checkpoints/epoch-NNNN.weights.h5``
-(weights at initialisation and after epochs 1, 2, 4, 8, ... and the last; see
-:func:`checkpoint_epochs`). While training it is
-``<run_id>.partial/`` with a checkpoint after every epoch; it is renamed to ``<run_id>/`` only
-when complete, so an interrupted run never looks finished and resumes where it stopped.
+An interrupted run resumes from its last finished epoch with the optimizer's state and ends
+with exactly the weights of an uninterrupted run; a run whose weights a study committed
+(``results/<study>/models/``) is restored instead of trained, and a committed partial run
+(``results/<study>/partial/``) resumed.
 """
 from __future__ import annotations
 
@@ -22,12 +19,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-import yaml
 
 from . import data as data_mod
+from . import runs
 from .models import build_model
-from .params import model_label, read_record, run_id, validate_params
-from .paths import resolve
+from .params import model_label, run_id, validate_params
+from .paths import RUNS_DIR
 
 
 @keras.saving.register_keras_serializable(package="analognoise")
@@ -86,11 +83,6 @@ def checkpoint_epochs(epochs: int) -> list[int]:
     return sorted(kept)
 
 
-def checkpoint_path(run_dir, epoch: int) -> Path:
-    """Where the weights after ``epoch`` (0 = initialisation) of a run are kept."""
-    return resolve(run_dir) / "checkpoints" / f"epoch-{epoch:04d}.weights.h5"
-
-
 def compile_model(model: keras.Model, params: dict, steps_per_epoch: int) -> None:
     """The run's optimizer (Adam, as in the paper, or SGD with Nesterov momentum 0.9) with its
     learning-rate schedule, categorical cross-entropy (with the run's label smoothing) and
@@ -114,7 +106,7 @@ def new_model(params: dict, num_classes: int, train_images: int) -> keras.Model:
     keras.utils.set_random_seed(params["seed"])
     model = build_model(params["arch"], params["depth"], num_classes, params["bn"],
                         params["weight_decay"], params.get("width", 1),
-                        params.get("zero_init_residual", False))
+                        params.get("zero_init_residual", False), params.get("shortcut_bn", True))
     compile_model(model, params, steps_per_epoch(params, train_images))
     return model
 
@@ -123,8 +115,8 @@ def save_training_state(model: keras.Model, workdir: Path) -> None:
     """Weights and every optimizer variable (step count, momenta / Adam moments: Keras writes
     the compiled optimizer's state into the weights file), so training resumes exactly where it
     stopped; written under a temporary name, then renamed."""
-    model.save_weights(workdir / "state.tmp.weights.h5")
-    os.replace(workdir / "state.tmp.weights.h5", workdir / "state.weights.h5")
+    with runs.atomic_path(workdir / runs.STATE) as tmp:
+        model.save_weights(tmp)
 
 
 def restore_training_state(model: keras.Model, workdir: Path) -> None:
@@ -133,7 +125,7 @@ def restore_training_state(model: keras.Model, workdir: Path) -> None:
     model.optimizer.build(model.trainable_variables)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.load_weights(workdir / "state.weights.h5")
+        model.load_weights(workdir / runs.STATE)
     skipped = [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
     if skipped:
         raise ValueError(f"{workdir}: the saved training state does not fit this run ({skipped[0].strip()}); "
@@ -155,14 +147,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.started = time.perf_counter()
 
     def on_train_begin(self, logs=None):
-        initial = checkpoint_path(self.workdir, 0)
+        initial = runs.checkpoint_path(self.workdir, 0)
         if not initial.exists():
             initial.parent.mkdir(exist_ok=True)
             self.model.save_weights(initial)
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 in checkpoint_epochs(self.params_["epochs"]):
-            self.model.save_weights(checkpoint_path(self.workdir, epoch + 1))
+            self.model.save_weights(runs.checkpoint_path(self.workdir, epoch + 1))
         row = {"epoch": epoch + 1, "learning_rate": learning_rate_at(epoch, self.params_),
                **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"},
                "seconds": time.perf_counter() - self.started}
@@ -170,10 +162,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
             x, y = self.monitor
             probs = self.model.predict(x, batch_size=500, verbose=0)
             row["test_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == y))
-        history = self.workdir / "history.csv"
+        history = self.workdir / runs.HISTORY
         pd.DataFrame([row]).to_csv(history, mode="a", header=not history.exists(), index=False)
         save_training_state(self.model, self.workdir)
-        (self.workdir / "state.json").write_text(json.dumps({"epochs_done": epoch + 1}))
+        with runs.atomic_path(self.workdir / runs.STATE_INFO) as tmp:
+            tmp.write_text(json.dumps({"epochs_done": epoch + 1}))
         print(f"epoch {epoch + 1} of {self.params_['epochs']}: "
               + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"), flush=True)
         self.started = time.perf_counter()
@@ -181,13 +174,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 def _resume(workdir: Path, params: dict, num_classes: int, train_images: int) -> tuple[keras.Model, int]:
     """(compiled model, epochs done): restored from a partial run, or new with 0 epochs done."""
-    state = workdir / "state.json"
-    if not state.exists():
+    done = runs.epochs_done(workdir)
+    if not done:
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
         return new_model(params, num_classes, train_images), 0
-    done = json.loads(state.read_text())["epochs_done"]
-    history = workdir / "history.csv"
+    history = workdir / runs.HISTORY
     pd.read_csv(history).iloc[:done].to_csv(history, index=False)
     model = new_model(params, num_classes, train_images)
     restore_training_state(model, workdir)
@@ -199,28 +191,41 @@ def _resume(workdir: Path, params: dict, num_classes: int, train_images: int) ->
 MONITORED_TEST_IMAGES = 1000
 
 
-def find_run(params: dict, runs_dir="data/runs") -> Path | None:
-    """The finished run directory for these parameters, if there is one."""
-    path = resolve(runs_dir) / run_id(params)
-    return path if (path / "params.yaml").exists() else None
+def find_run(params: dict, runs_dir=RUNS_DIR) -> Path | None:
+    """The finished run directory for these parameters, if there is one: in ``runs_dir``, or
+    restored there from weights a study committed."""
+    rid = run_id(params)
+    path = runs.run_dir(rid, runs_dir)
+    if (path / runs.RECORD).exists():
+        return path
+    committed = runs.committed_models(rid)
+    if committed:
+        print(f"restoring {rid} from the committed weights {committed[0]}")
+        return runs.restore_model(committed[0], runs_dir)
+    return None
 
 
-def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 2) -> Path:
+def train_run(params: dict, runs_dir=RUNS_DIR, data_dir=None, verbose: int = 0) -> Path:
     """Train (or resume, or find) the run for ``params``; returns the finished run directory.
 
     Everything is checked (parameters, dataset present) before anything is created.
-    ``verbose`` is Keras's: 1 = progress bar, 2 = one line per epoch.
+    ``verbose`` is Keras's: 0 = only this project's line per epoch, 1 = a progress bar,
+    2 = Keras's own line per epoch too.
     """
     validate_params(params)
-    data_dir = run_data_dir(params, data_dir)
+    data_dir = runs.run_data_dir(params, data_dir)
     data_mod.find_dataset(params["dataset"], data_dir)
     finished = find_run(params, runs_dir)
     if finished:
         print(f"found finished run {finished}; not training again")
         return finished
     rid = run_id(params)
-    final = resolve(runs_dir) / rid
-    workdir = resolve(runs_dir) / f"{rid}.partial"
+    final = runs.run_dir(rid, runs_dir)
+    workdir = runs.partial_dir(rid, runs_dir)
+    if not runs.epochs_done(workdir) and runs.committed_partial(rid):
+        source = runs.committed_partial(rid)[0]
+        print(f"resuming {rid} from the committed partial run {source} ({runs.epochs_done(source)} epochs)")
+        runs.import_partial(source, runs_dir)
     dataset = data_mod.load_cifar(params["dataset"], data_dir, params["train_subset"],
                                   seed=params["seed"])
     model, done = _resume(workdir, params, dataset.num_classes, len(dataset.y_train))
@@ -243,7 +248,7 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
     x_test = dataset.normalize(dataset.x_test)
     probs = model.predict(x_test, batch_size=1000, verbose=0)
     test_accuracy = float(np.mean(np.argmax(probs, axis=1) == dataset.y_test))
-    model.save(workdir / "model.keras")
+    model.save(workdir / runs.MODEL)
     record = {
         "run_id": rid, "params": params, "model": model_label(params["arch"], params["depth"], params.get("width", 1)),
         "parameters": int(model.count_params()),
@@ -256,39 +261,12 @@ def train_run(params: dict, runs_dir="data/runs", data_dir=None, verbose: int = 
         "train_seconds_this_session": round(time.perf_counter() - started, 1),
         "keras": keras.__version__, "backend": keras.backend.backend(),
     }
-    for leftover in ("state.weights.h5", "state.json"):
+    for leftover in (runs.STATE, runs.STATE_INFO):
         (workdir / leftover).unlink(missing_ok=True)
-    (workdir / "params.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    runs.write_record(workdir, record)
     os.replace(workdir, final)
     print(f"{rid}: test accuracy {test_accuracy:.4f} on {len(dataset.y_test)} images")
     return final
-
-
-def load_run(run_dir) -> tuple[keras.Model, dict]:
-    """(model, record) of a finished run directory."""
-    record = read_record(run_dir)
-    # compile=False: the trained network for inference; the file's optimizer state (kept for
-    # whoever trains it further) is not loaded, which Keras reports as a warning
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model = keras.models.load_model(resolve(run_dir) / "model.keras", compile=False)
-    return model, record
-
-
-def run_data_dir(params: dict, data_dir=None):
-    """The dataset folder of a run: its own ``data_dir`` parameter (relative to the project
-    root) where it has one, else ``data_dir`` (None: the usual search)."""
-    return resolve(params["data_dir"]) if params.get("data_dir") else data_dir
-
-
-def load_test_data(record: dict, test_subset: int | str | None = None, data_dir=None):
-    """(x float32 (N, 32, 32, 3) normalised with the run's training statistics, y (N,)), from
-    the run's own dataset copy (see :func:`run_data_dir`); ``test_subset`` as in
-    :func:`analognoise.data.load_test_set`."""
-    images, labels = data_mod.load_test_set(record["params"]["dataset"],
-                                            run_data_dir(record["params"], data_dir), test_subset)
-    norm = record["normalization"]
-    return data_mod.normalize_images(images, norm["mean"], norm["std"]), labels
 
 
 class AugmentedBatches(keras.utils.PyDataset):

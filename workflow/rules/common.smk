@@ -5,17 +5,14 @@ from pathlib import Path
 
 import yaml
 from analognoise import studies
+from analognoise.paths import EXECUTED_DIR, LOGS_DIR, PAGES_DIR, RESULTS_DIR, RUNS_DIR
 
 STUDY = studies.load_study(config.get("study", "quick"))
 COMPANIONS = {c["kind"]: c for c in studies.companions(STUDY, config.get("companions"))}
 STUDY_CELLS = {study["name"]: studies.expand(study) for study in (STUDY, *COMPANIONS.values())}
 CELLS = studies.merge_cells(STUDY_CELLS)
 
-RUNS = "data/runs"
-EXECUTED = "data/executed"
-PAGES = "data/book"
-LOGS = "data/logs"
-RESULTS = "results"
+RUNS, EXECUTED, PAGES, LOGS, RESULTS = RUNS_DIR, EXECUTED_DIR, PAGES_DIR, LOGS_DIR, RESULTS_DIR
 RESULT_FILES = ("study.yaml", "runs.csv", "histories.csv", "noise.csv", "provenance.yaml")
 #: runs one notebook (workflow/scripts/notebook.py); the tests swap in a stand-in that only writes
 #: the outputs, to check what the workflow plans

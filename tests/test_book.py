@@ -1,0 +1,46 @@
+"""The built book is readable offline: no page loads anything from another host, and the method
+page's equations render in a headless browser with the network closed. These check a build
+(`make book`), so they are skipped before one; .ci/run runs them after building the book."""
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+BUILD = Path(__file__).resolve().parents[1] / "_build" / "html"
+pytestmark = pytest.mark.skipif(not (BUILD / "index.html").is_file(), reason="no built book (make book)")
+#: a script, stylesheet, font or image the page itself loads (links a reader may follow are fine)
+REMOTE = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//""", re.I)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+OFFLINE_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+
+
+def test_no_built_page_loads_anything_from_another_host():
+    pages = sorted(BUILD.rglob("*.html"))
+    assert len(pages) > 5
+    remote = {str(p.relative_to(BUILD)): REMOTE.findall(p.read_text(errors="ignore"))[:2] for p in pages}
+    assert {page: found for page, found in remote.items() if found} == {}
+    assert (BUILD / "_static" / "mathjax" / "tex-chtml.js").is_file(), "MathJax is served from the book"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)")
+def test_the_method_page_renders_its_equations_offline(tmp_path):
+    """Chromium, with every connection to another host refused, loads the method page from disk:
+    MathJax typesets its equations (mjx-container elements, no TeX left raw); a screenshot is
+    kept in _build/screenshots/method.png for a human look."""
+    page = (BUILD / "book" / "method.html").as_uri()
+    browser = [CHROMIUM, *OFFLINE_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
+               "--window-size=1280,1700"]
+    dom = subprocess.run([*browser, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    typeset = dom.count("<mjx-container")
+    assert typeset >= 5, f"{typeset} typeset formulas on the method page"
+    assert "<mjx-merror" not in dom, "MathJax reported a TeX error"
+    assert "\\mathcal{N}" not in re.sub(r"<script.*?</script>|<mjx-assistive-mml.*?</mjx-assistive-mml>", "", dom, flags=re.S), \
+        "raw TeX left on the page"
+    screenshot = BUILD.parent / "screenshots" / "method.png"
+    screenshot.parent.mkdir(exist_ok=True)
+    subprocess.run([*browser, f"--screenshot={screenshot}", page], capture_output=True, timeout=120)
+    assert screenshot.is_file() and screenshot.stat().st_size > 10_000

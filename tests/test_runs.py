@@ -1,0 +1,71 @@
+"""The run directory: atomic writes, and runs that travel through committed results
+(finished weights a fresh clone uses without training, partial runs resumed elsewhere)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from analognoise import noise, params, runs, training
+
+
+def tiny(**kw):
+    return params.make_params(**{"depth": 8, "epochs": 2, "batch_size": 64} | kw)
+
+
+def test_atomic_path_leaves_the_old_result_when_writing_fails(tmp_path):
+    target = tmp_path / "table.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with runs.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
+    with runs.atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    with runs.atomic_path(tmp_path / "folder", directory=True) as tmp:
+        (tmp / "a.csv").write_text("a")
+    assert (tmp_path / "folder" / "a.csv").read_text() == "a"
+
+
+def test_committed_weights_make_a_finished_run_without_training(tmp_path, data_root, monkeypatch):
+    trained = training.train_run(tiny(), tmp_path / "here", data_root, verbose=0)
+    monkeypatch.setattr(runs, "resolve", lambda path: tmp_path / path)  # a fresh clone's project root
+    exported = runs.export_model(trained, tmp_path / "results/study/models")
+    assert exported.stat().st_size < 2_000_000, "weights only, no optimizer state"
+    assert runs.committed_models(trained.name) == [exported]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a committed run must not be trained again")
+
+    monkeypatch.setattr(training.keras.Model, "fit", no_training)
+    restored = training.train_run(tiny(), tmp_path / "fresh-clone", data_root, verbose=0)
+    assert restored.name == trained.name and runs.read_record(restored)["restored_from"]
+    a = noise.inject_run(trained, etas=[0.0, 0.2], repeats=2, data_dir=data_root, batch_size=50)
+    b = noise.inject_run(restored, etas=[0.0, 0.2], repeats=2, data_dir=data_root, batch_size=50)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_committed_partial_run_resumes_to_the_same_weights(tmp_path, data_root, monkeypatch):
+    p = tiny(epochs=3)
+    straight = training.train_run(p, tmp_path / "straight", data_root, verbose=0)
+    original = training.EpochCheckpoint.on_epoch_end
+
+    def stop_after_first_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.EpochCheckpoint, "on_epoch_end", stop_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_run(p, tmp_path / "machine-a", data_root, verbose=0)
+    monkeypatch.setattr(training.EpochCheckpoint, "on_epoch_end", original)
+    rid = params.run_id(p)
+    monkeypatch.setattr(runs, "resolve", lambda path: tmp_path / path)
+    committed = runs.export_partial(tmp_path / "machine-a" / f"{rid}.partial", tmp_path / "results/study/partial")
+    assert runs.committed_partial(rid) == [committed] and runs.epochs_done(committed) == 1
+    resumed = training.train_run(p, tmp_path / "machine-b", data_root, verbose=0)
+    assert pd.read_csv(resumed / "history.csv").epoch.tolist() == [1, 2, 3]
+    a, _ = runs.load_run(straight)
+    b, _ = runs.load_run(resumed)
+    for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(x, y)
