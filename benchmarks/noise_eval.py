@@ -14,7 +14,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import keras
+from analognoise.runtime import use_threads
+
+use_threads()  # every core, oneDNN on: as the project runs; before Keras starts TensorFlow
+import keras  # noqa: E402
 import numpy as np
 
 from analognoise import data, noise

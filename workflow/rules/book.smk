@@ -1,12 +1,18 @@
 # The book: its table of contents (this build's pages, and the executed notebooks of this
 # build's runs), MathJax served from the book itself (readable offline), then jupyter-book.
+STEP_TITLES = {"train": "training", "inject_noise": "weight noise", "measure_theory": "gradient noise and smoothness"}
+
+
 def executed_notebooks():
-    """This build's executed step notebooks (page paths, no suffix), run by run."""
+    """This build's executed step notebooks: (page path without suffix, title), run by run."""
     pages = []
     for run_id, cell in CELLS.items():
         steps = ["train", "inject_noise", *(["measure_theory"] if run_id in THEORY_RUNS else []),
                  *(f"inject_noise-{t}" for t in cell.ablation_runs)]
-        pages += [f"{EXECUTED}/{run_id}/{step}" for step in steps]
+        run = f"{cell.model}, {cell.variant}, seed {cell.params['seed']}"
+        for step in steps:
+            what = STEP_TITLES.get(step) or f"weight noise on {step.split('-', 1)[1]}"
+            pages.append((f"{EXECUTED}/{run_id}/{step}", f"{run}: {what}"))
     return pages
 
 
@@ -17,7 +23,7 @@ def table_of_contents():
     for part in parts:
         for chapter in part["chapters"]:
             if chapter["file"] == f"{PAGES}/runs":
-                chapter["sections"] = [{"file": f} for f in executed_notebooks()]
+                chapter["sections"] = [{"file": f, "title": title} for f, title in executed_notebooks()]
     return {"format": "jb-book", "root": ROOT_PAGE, "parts": [p for p in parts if p["chapters"]]}
 
 
@@ -48,11 +54,11 @@ rule book:
         mathjax=f"{PAGES}/_static/mathjax",
         written=[f"{page}.md" for _, pages in BOOK for page, shows in pages if shows is None] + [f"{ROOT_PAGE}.md"],
         config="_config.yml",
-        executed=[f"{page}.ipynb" for page in executed_notebooks()],
+        executed=[f"{page}.ipynb" for page, _ in executed_notebooks()],
     output:
         "_build/html/index.html",
     log:
         f"{LOGS}/book.log",
     shell:
-        "jupyter-book build . --toc {input.toc} --warningiserror --keep-going --quiet > {log} 2>&1 "
+        "jupyter-book build . --all --toc {input.toc} --warningiserror --keep-going --quiet > {log} 2>&1 "
         "|| (cat {log}; exit 1)"
