@@ -19,7 +19,7 @@ SCRIPT = textwrap.dedent("""
     from analognoise import noise, params, training
     p = params.make_params(depth=8, epochs=2, batch_size=32, train_subset=200, preset=None)
     run_dir = training.train_run(p, sys.argv[1] + "/runs", sys.argv[2], verbose=0)
-    fast = params.make_params("fast", depth=8, epochs=2, batch_size=32, train_subset=200, bn="none")
+    fast = params.make_params("fast", depth=8, epochs=2, warmup_epochs=1, batch_size=32, train_subset=200, bn="none")
     training.train_run(fast, sys.argv[1] + "/runs", sys.argv[2], verbose=0)
     for targets in ("trainable", "folded"):
         table = noise.inject_run(run_dir, etas=[0.0, 0.2], repeats=2, targets=targets, data_dir=sys.argv[2],
