@@ -12,7 +12,8 @@ import math
 import yaml
 
 
-def _fail(name: str, value, expected: str, example: str):
+def refuse(name: str, value, expected: str, example: str):
+    """Raise ValueError naming the parameter, what it takes, and a form that works."""
     raise ValueError(f"parameter {name}={value!r}: expected {expected}; "
                      f"e.g. papermill ... -p {name} {example}, or -y \"{name}: {example}\"")
 
@@ -38,7 +39,7 @@ def integer(name: str, value, minimum: int | None = None, optional: bool = False
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
-        _fail(name, value, f"an integer{f' >= {minimum}' if minimum is not None else ''}"
+        refuse(name, value, f"an integer{f' >= {minimum}' if minimum is not None else ''}"
               f"{' or None' if optional else ''}", "3" if minimum is None or minimum <= 3 else str(minimum))
     return value
 
@@ -53,7 +54,7 @@ def number(name: str, value, minimum: float | None = None) -> float:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or (minimum is not None and value < minimum):
-        _fail(name, value, f"a number{f' >= {minimum}' if minimum is not None else ''}", "0.1")
+        refuse(name, value, f"a number{f' >= {minimum}' if minimum is not None else ''}", "0.1")
     return float(value)
 
 
@@ -61,14 +62,14 @@ def flag(name: str, value) -> bool:
     """True or False (``"true"``, ``"false"``, ``"yes"``, ``"no"`` accepted)."""
     value = _parsed(value)
     if not isinstance(value, bool):
-        _fail(name, value, "true or false", "true")
+        refuse(name, value, "true or false", "true")
     return value
 
 
 def choice(name: str, value, choices) -> str:
     """One of ``choices``."""
     if value not in choices:
-        _fail(name, value, f"one of {', '.join(map(str, choices))}", str(next(iter(choices))))
+        refuse(name, value, f"one of {', '.join(map(str, choices))}", str(next(iter(choices))))
     return value
 
 
@@ -81,12 +82,12 @@ def numbers(name: str, value, minimum: float | None = None, integers: bool = Fal
         value = [value]
     example = "[8,32]" if integers else "[0,0.1,0.2]"
     if not isinstance(value, (list, tuple)) or not value:
-        _fail(name, value, f"a list of {'integers' if integers else 'numbers'}", example)
+        refuse(name, value, f"a list of {'integers' if integers else 'numbers'}", example)
     check = integer if integers else number
     try:
         return [check(name, item, minimum) for item in value]
     except ValueError:
-        _fail(name, value, f"a list of {'integers' if integers else 'numbers'}"
+        refuse(name, value, f"a list of {'integers' if integers else 'numbers'}"
               f"{f' >= {minimum}' if minimum is not None else ''}", example)
 
 
@@ -95,7 +96,7 @@ def text(name: str, value, optional: bool = False) -> str | None:
     if value in (None, "") and optional:
         return None
     if not isinstance(value, str) or not value:
-        _fail(name, value, "text" + (" or None" if optional else ""), "data/runs/<run_id>")
+        refuse(name, value, "text" + (" or None" if optional else ""), "data/runs/<run_id>")
     return value
 
 
@@ -107,7 +108,7 @@ def test_images(name: str, value) -> int | str | None:
     try:
         check_test_subset(value)
     except ValueError:
-        _fail(name, value, "None (every test image), an integer >= 1 (a class-balanced subset) or "
+        refuse(name, value, "None (every test image), an integer >= 1 (a class-balanced subset) or "
               "first:N (the first N in official order)", "first:1000")
     return value
 
@@ -116,5 +117,5 @@ def placement(name: str, value):
     """A BN placement: "all", "none", "first:K", or a list of site names ("[a, b]" accepted)."""
     parsed = _parsed(value) if isinstance(value, str) and value.lstrip().startswith("[") else value
     if not isinstance(parsed, (str, list, tuple)):
-        _fail(name, value, "all, none, first:K or a list of BN site names", "first:3")
+        refuse(name, value, "all, none, first:K or a list of BN site names", "first:3")
     return list(parsed) if isinstance(parsed, tuple) else parsed

@@ -1,0 +1,123 @@
+"""Any trained Keras classifier under the study's weight noise: load and check it, feed it its
+inputs as it was trained, and run the noise grid into the same tidy table as a study's run.
+
+A model file is a Keras ``.keras`` file or a legacy ``.h5`` full-model file (Keras 2, e.g.
+Sandia CrossSim's pretrained ResNets). Its inputs must be 32x32x3 images and its outputs one
+score per class of the dataset. Preprocessing must match the model's training:
+
+- ``per_pixel_mean``: (x - mean over the training images of each pixel and channel) / 255, no
+  division by a standard deviation (the Keras ``cifar10_resnet`` example and CrossSim);
+- ``per_channel``: (x / 255 - channel mean) / channel std over the training images (this
+  project's runs).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import data
+from .arguments import refuse
+from .params import PAPER_ETAS, validate_noise_params
+from .paths import project_root, resolve
+from .runs import atomic_path
+
+PREPROCESSING = ("per_pixel_mean", "per_channel")
+MODEL_SUFFIXES = (".keras", ".h5")
+
+
+def model_id(model_file) -> str:
+    """A stable name for a model file: its stem and a hash of its bytes (the noise seeds
+    derive from it, so the same file gets the same draws wherever it lies)."""
+    path = resolve(model_file)
+    return f"{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}"
+
+
+def check_model_file(model_file) -> Path:
+    """The resolved path of a model file, or an error naming ``model_file`` and the fix."""
+    if not model_file:
+        refuse("model_file", model_file, "a .keras or legacy .h5 Keras model file", "path/to/model.keras")
+    path = resolve(model_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"model_file {path} does not exist: give the path to a .keras or .h5 file")
+    if path.suffix not in MODEL_SUFFIXES or path.name.endswith(".weights.h5"):
+        raise ValueError(f"model_file {path.name}: expected a Keras model file ending in "
+                         f"{' or '.join(MODEL_SUFFIXES)} (weights-only files cannot be evaluated alone)")
+    return path
+
+
+def load_classifier(model_file, num_classes: int):
+    """The Keras model in ``model_file``, checked: input 32x32x3, ``num_classes`` outputs."""
+    import keras
+
+    path = check_model_file(model_file)
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds for a file that is not a model
+        raise ValueError(f"model_file {path.name} is not a Keras model that Keras "
+                         f"{keras.__version__} can load ({type(error).__name__}: {str(error)[:200]})") from error
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model_file {path.name} holds a {type(model).__name__}, not a Keras model")
+    shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+    if shape != (32, 32, 3):
+        raise ValueError(f"model_file {path.name}: its input is {model.input_shape}, not 32x32x3 images "
+                         "(batch, 32, 32, 3) as CIFAR's")
+    outputs = model.output_shape[-1] if not isinstance(model.output_shape, list) else None
+    if outputs != num_classes:
+        raise ValueError(f"model_file {path.name}: it outputs {model.output_shape}, but the dataset has "
+                         f"{num_classes} classes; pick the dataset the model was trained on")
+    return model
+
+
+def preprocess(images: np.ndarray, train_images: np.ndarray, method: str) -> np.ndarray:
+    """uint8 images (N, 32, 32, 3) -> float32 model inputs, with statistics of
+    ``train_images`` (uint8 (M, 32, 32, 3)) as ``method`` says (see the module docstring)."""
+    if method == "per_pixel_mean":
+        mean = train_images.mean(axis=0, dtype=np.float64).astype(np.float32)
+        return (images.astype(np.float32) - mean) / 255
+    if method == "per_channel":
+        scaled = train_images.astype(np.float32) / 255
+        mean, std = scaled.mean(axis=(0, 1, 2)), scaled.std(axis=(0, 1, 2))
+        return data.normalize_images(images, mean, std)
+    raise ValueError(f"preprocessing={method!r}: choose one of {', '.join(PREPROCESSING)}")
+
+
+def evaluate_model(model_file, dataset: str = "cifar10", preprocessing: str = "per_pixel_mean",
+                   etas=PAPER_ETAS, repeats: int = 10, targets: str = "trainable", scale: str = "tensor",
+                   test_subset=None, seed: int = 0, data_dir=None, output=None,
+                   batch_size: int = 1000) -> pd.DataFrame:
+    """The noise grid on a trained model from a file: one row per (eta, repeat) with the
+    columns of a study run's noise table (``run_id`` is :func:`model_id`), plus ``model_file``,
+    ``preprocessing``, ``dataset`` and ``test_images``. Written to ``output`` (a CSV path)
+    atomically if given. Every setting, the file and the dataset are checked before any
+    compute."""
+    from .models import fold_batchnorm
+    from .noise import noise_grid
+
+    etas = validate_noise_params(etas, repeats, targets, scale)
+    data.check_test_subset(test_subset)
+    if preprocessing not in PREPROCESSING:
+        refuse("preprocessing", preprocessing, f"one of {', '.join(PREPROCESSING)}", "per_pixel_mean")
+    spec = data.check_dataset_name(dataset)
+    data.find_dataset(dataset, data_dir)
+    model = load_classifier(model_file, spec.num_classes)
+    if targets == "folded":
+        model = fold_batchnorm(model)
+    cifar = data.load_cifar(dataset, data_dir, test_subset=None)
+    images, labels = data.load_test_set(dataset, data_dir, test_subset)
+    x = preprocess(images, cifar.x_train, preprocessing)
+    name = model_id(model_file)
+    table = noise_grid(model, x, labels, etas, repeats, targets, scale, seed, name, batch_size)
+    shown = os.path.relpath(check_model_file(model_file), project_root())
+    table.insert(0, "run_id", name)
+    table["model_file"] = shown if not shown.startswith("../../") else str(check_model_file(model_file))
+    table["preprocessing"], table["dataset"] = preprocessing, dataset
+    table["test_images"] = len(labels)
+    table["data_source"] = data.describe_source(cifar.source)
+    if output:
+        with atomic_path(output) as tmp:
+            table.to_csv(tmp, index=False)
+    return table
