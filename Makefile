@@ -10,7 +10,7 @@ ANALOGNOISE_DATA_DIR ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/
 export ANALOGNOISE_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup test book results benchmark clean
+.PHONY: setup test book results pretrained benchmark clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing analognoise with its dependencies"
@@ -40,6 +40,12 @@ results: setup
 
 # the noise engine (a noise trial vs a clean pass) and training throughput (threads, parallel
 # jobs, the project's loop vs plain model.fit), each measured as ratios within one run
+# pretrained models (studies/pretrained/<name>.yaml) under the noise grid and every noise target,
+# into results/<name>/ (committed; the book's "Pretrained models" chapter shows it)
+CONFIG ?= studies/pretrained/crosssim-keras-resnet.yaml
+pretrained: setup
+	$(PY) workflow/scripts/evaluate_models.py $(CONFIG)
+
 benchmark: setup
 	$(PY) benchmarks/noise_eval.py $(if $(ANALOGNOISE_DATA_DIR),--data-dir $(ANALOGNOISE_DATA_DIR))
 	$(PY) benchmarks/train_throughput.py --cores $(CORES)

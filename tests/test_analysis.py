@@ -112,11 +112,11 @@ def test_learning_rate_table_sweet_spot_and_claims():
     # under noise: 0.70 x 0.942 at 1e-2 beats 0.80 x 0.767 at 1e-3
     assert spots.sweet_spot_lr == 1e-2 and spots.interior
     claims = analysis.learning_rate_claims(table)
-    # three trained runs: a perfect rank correlation has p = 0, so the trends are significant
-    assert claims.verdict.tolist() == ["supported", "supported", "supported", "supported"]
-    noisy = table.copy()
-    noisy.loc[1, "a_avr"] = 0.99  # break the ordering of eq. 14
-    assert analysis.learning_rate_claims(noisy).verdict.tolist()[1] == "inconclusive"
+    # three trained runs: even a perfect rank correlation has exact p = 1/3 (scipy's asymptotic
+    # p is 0), so no trend over three learning rates can be significant
+    assert claims.verdict.tolist()[0] == "supported"
+    assert claims.verdict.tolist()[1:] == ["inconclusive"] * 3
+    assert "p = 0.33" in claims.evidence.iloc[1]
 
 
 def ablation_noise(repeats=6):
@@ -184,3 +184,112 @@ def test_architecture_ranking_and_claims():
     assert claims[0] == "inconclusive"        # four models: no significant rank correlation
     fig = plots.architecture_figure(table)
     assert len(fig.axes) == 3
+
+
+# ---------------------------------------------------------------- verdicts that can say no (issue 11)
+from analognoise import significance  # noqa: E402
+
+
+@pytest.mark.parametrize("passed, total, failed, expected", [
+    (0, 20, 19, "not supported"),      # no supporting check: never "partly"
+    (0, 20, 0, "inconclusive"), (1, 20, 0, "partly supported"), (1, 20, 19, "partly supported"),
+    (20, 20, 0, "supported"), (0, 0, 0, "not testable in this study"), (0, 3, None, "not supported"),
+])
+def test_verdicts(passed, total, failed, expected):
+    assert significance.verdict(passed, total, failed) == expected
+
+
+def test_exact_rank_correlation_p_values_for_few_points():
+    assert significance.spearman([1, 2, 3], [1, 2, 3]) == (pytest.approx(1.0), pytest.approx(1 / 3))
+    assert significance.spearman([1, 2, 3, 4], [4, 3, 2, 1])[1] == pytest.approx(1 / 12)
+    assert significance.smallest_p(3) == pytest.approx(1 / 3) and significance.smallest_p(5) == pytest.approx(1 / 60)
+    rho, p = significance.spearman(range(12), [x + (x % 3) for x in range(12)])
+    assert rho > 0.9 and p < 0.001, "more points: the usual p-value"
+
+
+def test_holm_and_slopes():
+    np.testing.assert_allclose(significance.holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    slope, lo, hi = significance.slope([20, 20, 56, 56], [0.80, 0.82, 0.70, 0.72])
+    assert slope == pytest.approx(-0.1 / 36) and lo < slope < hi < 0
+    assert significance.direction(-0.3, -0.1, expected_sign=-1) == 1
+    assert significance.direction(-0.3, 0.1, expected_sign=-1) == 0
+    assert significance.direction(0.1, 0.3, expected_sign=-1) == -1
+
+
+def depth_noise(eq14_by_depth, spread, repeats=10, seed=0):
+    """BN ResNets of several depths whose per-draw normalised accuracy is eq14 + noise(spread)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for depth, level in eq14_by_depth.items():
+        for eta in (0.0, 0.1, 0.2):
+            for r in range(repeats):
+                norm = 1.0 if eta == 0 else level + rng.normal(0, spread)
+                rows.append(dict(eta=eta, repeat=r, accuracy=0.8 * norm, clean_accuracy=0.8, normalized_accuracy=norm,
+                                 nonfinite_fraction=0.0, dataset="cifar10", model=f"ResNet-{depth}", variant="BN",
+                                 seed=0, run_id=f"r{depth}", bn="all", targets="trainable", scale="tensor",
+                                 test_images=1000))
+    return pd.DataFrame(rows)
+
+
+def test_a_depth_trend_needs_a_slope_whose_interval_excludes_zero():
+    claim = "Among BN ResNets, shallower"
+    # today's committed reference: 76.0, 71.2, 71.6, 71.7 with wide draws (rho = -0.2): undecided
+    flat = analysis.claims_checklist(depth_noise({20: 0.760, 32: 0.712, 44: 0.716, 56: 0.717}, spread=0.12))
+    assert flat[flat.claim.str.startswith(claim)].verdict.iloc[0] == "inconclusive"
+    steep = analysis.claims_checklist(depth_noise({20: 0.80, 32: 0.75, 44: 0.70, 56: 0.65}, spread=0.01))
+    assert steep[steep.claim.str.startswith(claim)].verdict.iloc[0] == "supported"
+    rising = analysis.claims_checklist(depth_noise({20: 0.65, 32: 0.70, 44: 0.75, 56: 0.80}, spread=0.01))
+    assert rising[rising.claim.str.startswith(claim)].verdict.iloc[0] == "not supported"
+
+
+def pairs_noise(gaps, repeats=10, spread=0.02, clean=(0.9, 0.85), seed=0):
+    """BN / no-BN pairs of models; BN's eq. 14 is lower by gaps[model] (a negative gap: higher)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for depth, gap in gaps.items():
+        for variant, level, acc in (("BN", 0.8 - gap, clean[0]), ("no BN", 0.8, clean[1])):
+            for eta in (0.0, 0.1, 0.2):
+                for r in range(repeats):
+                    norm = 1.0 if eta == 0 else level + rng.normal(0, spread)
+                    rows.append(dict(eta=eta, repeat=r, accuracy=acc * norm, clean_accuracy=acc,
+                                     normalized_accuracy=norm, nonfinite_fraction=0.0, dataset="cifar10",
+                                     model=f"ResNet-{depth}", variant=variant, seed=0, run_id=f"{variant}{depth}",
+                                     bn=variant, targets="trainable", scale="tensor", test_images=1000))
+    return pd.DataFrame(rows)
+
+
+def test_the_bn_claim_is_one_corrected_test_per_model():
+    claim = "BN models lose a larger fraction"
+    one_of_five = analysis.claims_checklist(pairs_noise({20: 0.05, 32: 0.0, 44: 0.0, 56: 0.0, 110: 0.0}))
+    row = one_of_five[one_of_five.claim.str.startswith(claim)].iloc[0]
+    assert row.verdict == "partly supported" and "Holm p" in row.evidence
+    against = analysis.claims_checklist(pairs_noise({20: -0.05, 32: -0.05, 44: 0.0}))
+    assert against[against.claim.str.startswith(claim)].verdict.iloc[0] == "not supported"
+
+
+def test_an_untrained_comparator_is_left_out_of_every_claim():
+    # a "no BN" arm at 16% clean accuracy (eq. 13 floor 62%) cannot support or refute anything
+    noise = pairs_noise({20: 0.05}, clean=(0.9, 0.162))
+    claims = analysis.claims_checklist(noise)
+    assert (claims.verdict == "not testable in this study").sum() >= 3
+    assert "left out as untrained" in claims.caveat.iloc[0] and "16.2%" in claims.caveat.iloc[0]
+    assert analysis.is_trained(0.30, "cifar10") and not analysis.is_trained(0.29, "cifar10")
+
+
+def test_the_table_iv_claim_says_when_only_the_direction_is_reproduced():
+    small = analysis.claims_checklist(pairs_noise({20: 0.05, 56: 0.08}))
+    row = small[small.claim.str.startswith("Eq. 14 is lower with BN")].iloc[0]
+    assert row.verdict == "supported (direction reproduced, size not)"
+    assert "the paper's 27.6-53.9 pp" in row.evidence
+    assert "noise draws per level on 1,000 test images" in row.caveat
+
+
+def test_chance_corrected_eq14():
+    noise = pairs_noise({20: 0.05}, spread=0.0, clean=(0.9, 0.2))
+    corrected = analysis.eq14_chance_corrected(noise).set_index("variant").a_avr_corrected
+    # BN: a = 0.9 x 0.75, (a - 0.1) / (0.9 - 0.1); no BN: a = 0.2 x 0.8 = 0.16, (0.16 - 0.1) / 0.1
+    assert corrected["BN"] == pytest.approx((0.675 - 0.1) / 0.8)
+    assert corrected["no BN"] == pytest.approx(0.6)
+    plain = analysis.eq14(noise).set_index("variant").a_avr
+    assert plain["no BN"] > plain["BN"] and corrected["no BN"] < corrected["BN"], \
+        "eq. 13 favours the weaker model; the chance-corrected version does not"

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
 
 from . import metrics
+from .significance import (INCONCLUSIVE, NOT_SUPPORTED, PARTLY, SUPPORTED, UNTESTABLE, direction, holm,
+                           slope, smallest_p, spearman, verdict, welch)
 from .params import architecture_facts
 from .paths import RESULTS_DIR, RUNS_DIR, resolve
 from .runs import atomic_path, export_model, read_record
@@ -419,17 +420,6 @@ def table4(noise: pd.DataFrame) -> pd.DataFrame:
     return _tidy_table(rows, ["dataset", "source"])
 
 
-def _welch(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, float]:
-    """Difference of means a - b with a Welch CI and p-value: (diff, lo, hi, p). Without spread
-    to test against, the difference is exact (CI of zero width; p 0, or 1 if no difference)."""
-    diff = a.mean() - b.mean()
-    if len(a) > 1 and len(b) > 1 and (a.std() > 0 or b.std() > 0):
-        test = stats.ttest_ind(a, b, equal_var=False)
-        lo, hi = test.confidence_interval(confidence)
-        return diff, lo, hi, test.pvalue
-    return diff, diff, diff, 0.0 if diff != 0 else 1.0
-
-
 def bn_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """BN vs no-BN (or partial BN) per (dataset, model, eta > 0): the difference of mean
     normalised accuracy (BN minus other, percentage points) with a Welch CI and p-value.
@@ -446,7 +436,7 @@ def bn_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             other = g[g.variant == other_variant]
             if bn.empty or other.empty:
                 continue
-            diff, lo, hi, p_value = _welch(metrics.samples(bn, "normalized_accuracy"),
+            diff, lo, hi, p_value = welch(metrics.samples(bn, "normalized_accuracy"),
                                            metrics.samples(other, "normalized_accuracy"), confidence)
             rows.append(dict(zip(keys, key), versus=other_variant,
                              bn_minus_other_pp=100 * diff, ci_lo_pp=100 * lo, ci_hi_pp=100 * hi,
@@ -520,7 +510,7 @@ def degradation_sources(noise: pd.DataFrame) -> pd.DataFrame:
 
 def _welch_pp(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
     """Difference of means a - b in percentage points with a Welch CI."""
-    diff, lo, hi, _ = _welch(a, b, confidence)
+    diff, lo, hi, _ = welch(a, b, confidence)
     return 100 * diff, 100 * lo, 100 * hi
 
 
@@ -575,20 +565,57 @@ def ablation_findings(noise: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- the paper's claims
-SUPPORTED, PARTLY, NOT_SUPPORTED, INCONCLUSIVE, UNTESTABLE = (
-    "supported", "partly supported", "not supported", "inconclusive", "not testable in this study")
+#: chance accuracy of each dataset
+CHANCE = {"cifar10": 0.1, "cifar100": 0.01}
+#: a model "trained" when its clean accuracy is at least this multiple of chance: below it,
+#: eq. 13's floor (chance / clean accuracy, reached by a model that guesses under noise) is
+#: above 1/3, and a near-constant classifier looks robust. One rule for every table and claim.
+TRAINED_MULTIPLE_OF_CHANCE = 3
 
 
-def _verdict(passed: int, total: int, failed: int | None = None) -> str:
-    """``passed`` / ``failed`` of ``total`` checks; the rest are undecided (a CI spans 0)."""
-    failed = total - passed if failed is None else failed
-    if total == 0:
-        return UNTESTABLE
-    if passed == total:
-        return SUPPORTED
-    if failed == total:
-        return NOT_SUPPORTED
-    return INCONCLUSIVE if passed == failed == 0 else PARTLY
+def is_trained(clean_accuracy, dataset: str):
+    """Whether a model with this clean accuracy on ``dataset`` counts as trained (see
+    :data:`TRAINED_MULTIPLE_OF_CHANCE`); works on scalars and arrays."""
+    return clean_accuracy >= TRAINED_MULTIPLE_OF_CHANCE * CHANCE.get(dataset, 0.0) - 1e-9
+
+
+def untrained_runs(noise: pd.DataFrame) -> pd.DataFrame:
+    """The runs of a noise table that did not train: run_id, dataset, model, variant, clean."""
+    runs = noise.groupby("run_id")[["dataset", "model", "variant", "clean_accuracy"]].first().reset_index()
+    return runs[[not is_trained(c, d) for c, d in zip(runs.clean_accuracy, runs.dataset)]]
+
+
+def eq14_chance_corrected(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Eq. 14 with chance taken out, per setting: the mean over non-zero etas of
+    (a - c) / (a0 - c), c the dataset's chance accuracy: 1 keeps everything above chance, 0
+    falls to chance. Unlike eq. 13 it does not favour the weaker model (whose floor
+    chance / a0 is higher). CI over repeats."""
+    rows = []
+    keys = _settings(noise)
+    for key, g in noise[noise.eta > 0].groupby(keys):
+        chance = CHANCE.get(g.dataset.iloc[0], 0.0)
+        corrected = (g.accuracy - chance) / (g.clean_accuracy - chance)
+        per_repeat = corrected.groupby(g.repeat).mean().to_numpy()
+        mean, lo, hi = metrics.mean_ci(per_repeat, confidence)
+        rows.append(dict(zip(keys, key), a_avr_corrected=mean, lo=lo, hi=hi))
+    return pd.DataFrame(rows)
+
+
+def budget_caveat(noise: pd.DataFrame) -> str:
+    """What a reader must know before believing this study's verdicts: how well its models
+    trained against the paper's, how many draws on how many images, and what was left out."""
+    runs = noise.groupby("run_id")[["dataset", "model", "variant", "clean_accuracy", "test_images"]].first()
+    paper = paper_accuracy()
+    paper_clean = paper[(paper.eta == 0) & paper.dataset.isin(runs.dataset)].accuracy
+    draws = noise[noise.eta > 0].groupby(["run_id", "eta"]).size().min()
+    text = (f"models at {100 * runs.clean_accuracy.min():.0f}-{100 * runs.clean_accuracy.max():.0f}% clean accuracy"
+            + (f" (the paper's: {100 * paper_clean.min():.0f}-{100 * paper_clean.max():.0f}%)" if len(paper_clean) else "")
+            + f"; {draws} noise draws per level on {int(runs.test_images.max()):,} test images")
+    left_out = untrained_runs(noise)
+    if len(left_out):
+        text += "; left out as untrained (clean accuracy below {}x chance): ".format(TRAINED_MULTIPLE_OF_CHANCE) + ", ".join(
+            f"{r.model} {r.variant} ({100 * r.clean_accuracy:.1f}%)" for r in left_out.itertuples())
+    return text
 
 
 def _clean(summary):
@@ -598,18 +625,22 @@ def _clean(summary):
 def claims_checklist(noise: pd.DataFrame) -> pd.DataFrame:
     """Each claim of the paper's section IV and conclusion, and what this study's runs say.
 
-    Columns: section, claim, verdict (supported / partly supported / not supported / not
-    testable in this study), evidence (numbers a reader can check against the tables).
+    Columns: section, claim, verdict (supported / partly supported / not supported /
+    inconclusive / not testable in this study), evidence (numbers a reader can check against
+    the tables), caveat (the study's budget, the same for every claim). Models that did not
+    train (:func:`is_trained`) are left out of every check.
     """
+    caveat = budget_caveat(noise)
+    noise = noise[~noise.run_id.isin(untrained_runs(noise).run_id)]
     summary = summarize(noise)
-    effect = bn_effect(noise)
     a_avr = eq14(noise)
     clean = _clean(summary)
     rows = []
 
-    def add(section, claim, passed, total, evidence, needs="", failed=None):
-        rows.append(dict(section=section, claim=claim, verdict=_verdict(passed, total, failed),
-                         evidence=evidence if total else f"needs {needs}"))
+    def add(section, claim, passed, total, evidence, needs="", failed=None, size_note=""):
+        said = verdict(passed, total, failed)
+        rows.append(dict(section=section, claim=claim, verdict=f"{said} ({size_note})" if size_note and said == SUPPORTED
+                         else said, evidence=evidence if total else f"needs {needs}", caveat=caveat))
 
     pairs = [(d, m, other) for (d, m, v) in clean.index if v == "BN"
              for other in ("no BN", "partial BN") if (d, m, other) in clean.index]
@@ -632,14 +663,21 @@ def claims_checklist(noise: pd.DataFrame) -> pd.DataFrame:
         "no rise of more than 1 pp between consecutive etas" if not rises else "rises: " + "; ".join(rises),
         "a noise grid")
 
-    strong = effect[effect.eta >= 0.1]
-    ev = [f"{m} eta {100 * e:g}%: {d_:+.1f} pp [{lo:+.1f}, {hi:+.1f}]"
-          for m, e, d_, lo, hi in strong[["model", "eta", "bn_minus_other_pp", "ci_lo_pp", "ci_hi_pp"]].values]
-    add("IV-1, IV-2, VI", "BN models lose a larger fraction of their accuracy under noise "
-        "(lower normalised accuracy, eq. 13) than the same models without BN, at eta >= 10%.",
-        int((strong.ci_hi_pp < 0).sum()), len(strong),
-        "normalised accuracy BN minus no-BN, 95% CI: " + "; ".join(ev), "BN and no-BN runs of one model",
-        failed=int((strong.ci_lo_pp > 0).sum()))
+    tests = []
+    for (d, m), g in noise[noise.eta > 0].groupby(["dataset", "model"]):
+        bn = g[g.variant == "BN"]
+        for other_variant in ("no BN", "partial BN"):
+            other = g[g.variant == other_variant]
+            if len(bn) and len(other):
+                tests.append((d, m, other_variant, *welch(metrics.eq14_per_repeat(bn), metrics.eq14_per_repeat(other))))
+    adjusted = holm([t[-1] for t in tests]) if tests else []
+    ev = [f"{m} vs {v}: {100 * diff:+.1f} pp [{100 * lo:+.1f}, {100 * hi:+.1f}], Holm p = {p:.2g}"
+          for (d, m, v, diff, lo, hi, _), p in zip(tests, adjusted)]
+    add("IV-1, IV-2, VI", "BN models lose a larger fraction of their accuracy under noise than the same models "
+        "without BN (eq. 14 over its draws, BN minus no BN, one Welch test per model, Holm-corrected across models).",
+        sum(diff < 0 and p < 0.05 for (*_, diff, lo, hi, _), p in zip(tests, adjusted)), len(tests),
+        "; ".join(ev), "BN and no-BN runs of one model",
+        failed=sum(diff > 0 and p < 0.05 for (*_, diff, lo, hi, _), p in zip(tests, adjusted)))
 
     at10 = summary[np.isclose(summary.eta, 0.1)].set_index(["dataset", "model", "variant"])["accuracy"]
     pairs10 = [(d, m, v) for d, m, v in pairs if (d, m, "BN") in at10.index and (d, m, v) in at10.index]
@@ -648,19 +686,24 @@ def claims_checklist(noise: pd.DataFrame) -> pd.DataFrame:
         sum(at10[(d, m, "BN")] < at10[(d, m, v)] for d, m, v in pairs10), len(pairs10), "; ".join(ev),
         "eta = 10% and BN / no-BN pairs")
 
-    bn_resnets = a_avr[(a_avr.variant == "BN") & a_avr.model.str.startswith("ResNet")]
-    checks, total, ev = 0, 0, []
+    bn_resnets = noise[(noise.variant == "BN") & noise.model.str.startswith("ResNet") & (noise.eta > 0)]
+    passed = failed = total = 0
+    ev = []
     for dataset, g in bn_resnets.groupby("dataset"):
-        if len(g) < 2:
+        if g.model.nunique() < 2:
             continue
-        g = g.assign(depth=g.model.str.split("-").str[1].astype(int)).sort_values("depth")
-        total += 1
-        rho = stats.spearmanr(g.depth, g.a_avr).statistic
-        checks += bool(rho < 0)
+        per_draw = [(int(m.split("-")[1]), value) for m, run in g.groupby("model")
+                    for value in metrics.eq14_per_repeat(run)]
+        slope_pp, lo, hi = (100 * v for v in slope([x for x, _ in per_draw], [y for _, y in per_draw]))
+        sign = direction(lo, hi, expected_sign=-1)
+        total, passed, failed = total + 1, passed + (sign == 1), failed + (sign == -1)
+        means = g.groupby("model").apply(lambda run: metrics.eq14_per_repeat(run).mean(), include_groups=False)
         ev.append(f"{DATASET_LABELS[dataset]}: eq. 14 by depth " + ", ".join(
-            f"{m} {100 * a:.1f}%" for m, a in zip(g.model, g.a_avr)) + f" (Spearman rho {rho:+.2f})")
+            f"{m} {100 * a:.1f}%" for m, a in sorted(means.items(), key=lambda kv: int(kv[0].split("-")[1])))
+            + f"; slope {slope_pp:+.3f} pp per layer, 95% CI [{lo:+.3f}, {hi:+.3f}] over the draws")
     add("IV-1, IV-2", "Among BN ResNets, shallower models are more noise-resistant than deeper ones "
-        "(they have fewer BN layers).", checks, total, "; ".join(ev), "BN ResNets of two or more depths")
+        "(they have fewer BN layers): the slope of eq. 14 over depth is below 0.", passed, total, "; ".join(ev),
+        "BN ResNets of two or more depths", failed=failed)
 
     n10 = summary[np.isclose(summary.eta, 0.1) & (summary.variant != "BN") & summary.model.str.startswith("ResNet")]
     checks, total, ev = 0, 0, []
@@ -687,9 +730,19 @@ def claims_checklist(noise: pd.DataFrame) -> pd.DataFrame:
     ev = [f"{DATASET_LABELS[d]} {m}: BN {100 * r['BN']:.1f}% vs "
           + ", ".join(f"{v} {100 * r[v]:.1f}%" for v in r.index if v != "BN" and pd.notna(r[v]))
           for (d, m), r in rows_t4]
+    paper = paper_table4().pivot_table(index=["dataset", "model"], columns="variant", values="a_avr")
+    ours_gap = [100 * (r["no BN"] - r["BN"]) for k, r in rows_t4 if pd.notna(r.get("no BN"))]
+    paper_gap = [100 * (paper.loc[k, "no BN"] - paper.loc[k, "BN"]) for k, r in rows_t4
+                 if pd.notna(r.get("no BN")) and k in paper.index]
+    size_note = ""
+    if ours_gap and paper_gap:
+        ev.append(f"no BN minus BN: ours {min(ours_gap):.1f}-{max(ours_gap):.1f} pp, the paper's "
+                  f"{min(paper_gap):.1f}-{max(paper_gap):.1f} pp")
+        if max(ours_gap) < 0.5 * min(paper_gap) or min(ours_gap) > 2 * max(paper_gap):
+            size_note = "direction reproduced, size not"
     add("IV-4 (Table IV)", "Eq. 14 is lower with BN than without (or with partial BN), for every model and dataset.",
         sum(all(r["BN"] < r[v] for v in r.index if v != "BN" and pd.notna(r[v])) for _, r in rows_t4),
-        len(rows_t4), "; ".join(ev), "BN and no-BN runs of one model")
+        len(rows_t4), "; ".join(ev), "BN and no-BN runs of one model", size_note=size_note)
 
     per_model = noise.groupby(["dataset", "model"])["variant"].nunique()
     layered = [k for k, n in per_model.items() if n >= 3]
@@ -772,7 +825,7 @@ def theory_claims(checkpoints: pd.DataFrame, minibatch: pd.DataFrame, noise: pd.
     rows = []
 
     def add(claim, passed, total, evidence, needs="", failed=None):
-        rows.append(dict(claim=claim, verdict=_verdict(passed, total, failed),
+        rows.append(dict(claim=claim, verdict=verdict(passed, total, failed),
                          evidence=evidence if total else f"needs {needs}"))
 
     summary = minibatch_summary(minibatch)
@@ -855,15 +908,30 @@ def theory_claims(checkpoints: pd.DataFrame, minibatch: pd.DataFrame, noise: pd.
     return pd.DataFrame(rows)
 
 
+# ---------------------------------------------------------------- pretrained models
+def pretrained_eq14(models: pd.DataFrame, noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Eq. 14 (%, with a CI over draws) of each pretrained model (rows, in the order of
+    ``models``) under each choice of noise targets (columns), as "mean ± half-width"."""
+    order = [t for t in ABLATION_TARGETS if t in set(noise.targets)]
+    table = {}
+    for model in models.itertuples():
+        row = {}
+        for targets in order:
+            trials = noise[(noise.run_id == model.run_id) & (noise.targets == targets)]
+            mean, lo, hi = metrics.average_normalized_accuracy_ci(trials, confidence)
+            row[ABLATION_TARGETS[targets]] = _pct(mean, lo, hi)
+        table[f"{model.model} ({100 * model.clean_accuracy:.1f}% clean)"] = row
+    return pd.DataFrame.from_dict(table, orient="index")
+
+
 # ---------------------------------------------------------------- companion: learning rate
-CHANCE = {"cifar10": 0.1, "cifar100": 0.01}
 
 
 def learning_rate_table(noise: pd.DataFrame, checkpoints: pd.DataFrame | None = None,
                         confidence: float = 0.95) -> pd.DataFrame:
     """One row per (dataset, model, variant, batch size, learning rate): clean accuracy, mean
     accuracy under noise (over the non-zero etas; CI over repeats), eq. 14 with a CI,
-    ``trained`` (clean accuracy at least twice chance) and, with the theory ``checkpoints``,
+    ``trained`` (see :func:`is_trained`) and, with the theory ``checkpoints``,
     the last checkpoint's C and the per-step noise power lr^2 C / |B| (eq. 7)."""
     rows = []
     keys = _settings(noise)
@@ -874,7 +942,7 @@ def learning_rate_table(noise: pd.DataFrame, checkpoints: pd.DataFrame | None = 
         a_avr, a_lo, a_hi = eq14(g, confidence)[["a_avr", "a_avr_lo", "a_avr_hi"]].iloc[0]
         row = dict(zip(keys, key), run_id=g.run_id.iloc[0], clean_accuracy=g.clean_accuracy.mean(),
                    noisy_accuracy=mean, noisy_lo=lo, noisy_hi=hi, a_avr=a_avr, a_avr_lo=a_lo, a_avr_hi=a_hi)
-        row["trained"] = row["clean_accuracy"] >= 2 * CHANCE.get(row["dataset"], 0.0)
+        row["trained"] = bool(is_trained(row["clean_accuracy"], row["dataset"]))
         rows.append(row)
     table = pd.DataFrame(rows)
     if checkpoints is not None:
@@ -905,7 +973,7 @@ def learning_rate_claims(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
 
     def add(claim, passed, total, evidence, needs):
-        rows.append(dict(claim=claim, verdict=_verdict(passed, total), evidence=evidence if total else f"needs {needs}"))
+        rows.append(dict(claim=claim, verdict=verdict(passed, total), evidence=evidence if total else f"needs {needs}"))
 
     trained_runs = table[table.trained].groupby("model").size()
     spots = sweet_spots(table)
@@ -925,12 +993,12 @@ def learning_rate_claims(table: pd.DataFrame) -> pd.DataFrame:
                         ("step_noise_power", "a_avr", "More per-step gradient noise in training gives a more "
                          "noise-resistant model (eq. 14 rises with alpha^2 C / |B|).")):
         usable = [(m, g) for m, g in groups if {x, y} <= set(g) and g[[x, y]].notna().all().all()]
-        tests = [(m, len(g), stats.spearmanr(g[x], g[y])) for m, g in usable]
-        rows.append(dict(claim=claim + " Spearman rank correlation, significant at p < 0.05.",
-                         verdict=_verdict(sum(t.statistic > 0 and t.pvalue < 0.05 for _, _, t in tests), len(tests),
-                                          sum(t.statistic < 0 and t.pvalue < 0.05 for _, _, t in tests)),
-                         evidence="; ".join(f"{m}: rho {t.statistic:+.2f} (p = {t.pvalue:.2g}) over {n} trained runs"
-                                            for m, n, t in tests) if tests else "needs three or more trained runs per model"))
+        tests = [(m, len(g), *spearman(g[x], g[y])) for m, g in usable]
+        rows.append(dict(claim=claim + " Spearman rank correlation, significant at p < 0.05 (exact p for few runs).",
+                         verdict=verdict(sum(rho > 0 and p < 0.05 for _, _, rho, p in tests), len(tests),
+                                         sum(rho < 0 and p < 0.05 for _, _, rho, p in tests)),
+                         evidence="; ".join(f"{m}: rho {rho:+.2f} (p = {p:.2g}) over {n} trained runs"
+                                            for m, n, rho, p in tests) if tests else "needs three or more trained runs per model"))
     return pd.DataFrame(rows)
 
 
@@ -939,7 +1007,7 @@ def architecture_table(runs: pd.DataFrame, noise: pd.DataFrame, confidence: floa
     """The architecture benchmark, ranked by eq. 14 (best first): one row per (dataset, model,
     variant) with family, depth (weight layers), width (features into the classifier),
     parameters, clean accuracy on the noise test images, mean accuracy under noise, eq. 14
-    with its CI, and ``trained`` (clean accuracy at least twice chance). Models that did not
+    with its CI, and ``trained`` (see :func:`is_trained`). Models that did not
     train come last, unranked: a constant output is trivially "robust"."""
     keys = ["dataset", "model", "variant"]
     table = learning_rate_table(noise, confidence=confidence).drop(columns=["learning_rate", "batch_size"], errors="ignore")
@@ -965,11 +1033,12 @@ def architecture_claims(table: pd.DataFrame) -> pd.DataFrame:
             rows.append(dict(claim=claim, verdict=UNTESTABLE, evidence="needs three or more trained models "
                              f"with different {column.replace('_', ' ')}"))
             continue
-        test = stats.spearmanr(trained[column], trained.a_avr)
-        significant = test.pvalue < 0.05
-        rows.append(dict(claim=claim + " Spearman rank correlation over the trained models, significant at p < 0.05.",
-                         verdict=_verdict(int(significant and test.statistic > 0), 1, int(significant and test.statistic < 0)),
-                         evidence=f"rho {test.statistic:+.2f} (p = {test.pvalue:.2g}) over {len(trained)} models"))
+        rho, p_value = spearman(trained[column], trained.a_avr)
+        significant = p_value < 0.05
+        rows.append(dict(claim=claim + " Spearman rank correlation over the trained models, significant at p < 0.05 "
+                         "(exact p for few models).",
+                         verdict=verdict(int(significant and rho > 0), 1, int(significant and rho < 0)),
+                         evidence=f"rho {rho:+.2f} (p = {p_value:.2g}) over {len(trained)} models"))
     vgg, others = trained[trained.family == "VGG"], trained[trained.family != "VGG"]
     claim = "VGG, the most redundant design, is among the most robust (its eq. 14 CI lies above the other families' means)."
     if vgg.empty or others.empty:
@@ -978,7 +1047,7 @@ def architecture_claims(table: pd.DataFrame) -> pd.DataFrame:
         v = vgg.iloc[0]
         above = int((v.a_avr_lo > others.a_avr).sum())
         below = int((v.a_avr_hi < others.a_avr).sum())
-        rows.append(dict(claim=claim, verdict=_verdict(above, len(others), below),
+        rows.append(dict(claim=claim, verdict=verdict(above, len(others), below),
                          evidence=f"VGG16 eq. 14 {100 * v.a_avr:.1f}% [{100 * v.a_avr_lo:.1f}, {100 * v.a_avr_hi:.1f}], "
                                   f"rank {int(v['rank'])} of {len(trained)}; above {above}, below {below} of "
                                   f"{len(others)} other models"))

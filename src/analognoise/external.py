@@ -121,3 +121,70 @@ def evaluate_model(model_file, dataset: str = "cifar10", preprocessing: str = "p
         with atomic_path(output) as tmp:
             table.to_csv(tmp, index=False)
     return table
+
+
+def model_label(model_file) -> str:
+    """A reader's name for a model file: "ResNet-20" for resnet20v1_cifar10.h5, else its stem."""
+    import re
+
+    match = re.match(r"resnet(\d+)", Path(model_file).stem, re.I)
+    return f"ResNet-{match.group(1)}" if match else Path(model_file).stem
+
+
+def model_facts(model_file) -> dict:
+    """What a model file holds: parameters, BN layers, conv/dense layers."""
+    import keras
+
+    model = keras.models.load_model(check_model_file(model_file), compile=False)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    return dict(parameters=int(model.count_params()), bn_layers=kinds.count("BatchNormalization"),
+                weight_layers=kinds.count("Conv2D") + kinds.count("Dense"))
+
+
+def evaluate_models(config_file, dest=None) -> Path:
+    """Every model of a pretrained-models config (``studies/pretrained/<name>.yaml``: models,
+    dataset, preprocessing, data_dir, noise, optional ablation) under its noise grid and every
+    ablation target; writes ``results/<name>/`` (``config.yaml``, ``models.csv``, ``noise.csv``,
+    ``provenance.yaml``) atomically and returns it."""
+    import platform
+    import shutil
+    import time
+
+    import keras
+    import yaml
+
+    from .paths import RESULTS_DIR
+
+    config = yaml.safe_load(resolve(config_file).read_text())
+    noise_settings = dict(config["noise"])
+    main_targets = noise_settings.pop("targets", "trainable")
+    ablation = config.get("ablation") or {}
+    plan = [(main_targets, noise_settings["repeats"])] + [
+        (t, ablation.get("repeats", noise_settings["repeats"])) for t in ablation.get("targets", [])]
+    for model_file in config["models"]:  # every file checked before any compute
+        check_model_file(model_file)
+    tables, facts, started = [], [], time.perf_counter()
+    for model_file in config["models"]:
+        facts.append(dict(run_id=model_id(model_file), model=model_label(model_file),
+                          model_file=os.path.relpath(resolve(model_file), project_root()), **model_facts(model_file)))
+        for targets, repeats in plan:
+            print(f"{Path(model_file).name}: noise on {targets}", flush=True)
+            tables.append(evaluate_model(model_file, config["dataset"], config["preprocessing"],
+                                         noise_settings["etas"], repeats, targets, noise_settings["scale"],
+                                         noise_settings.get("test_subset"), noise_settings.get("seed", 0),
+                                         config.get("data_dir")))
+    noise = pd.concat(tables, ignore_index=True)
+    models = pd.DataFrame(facts).merge(noise[noise.eta == 0].groupby("run_id").clean_accuracy.first().reset_index())
+    dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
+    with atomic_path(dest, directory=True) as folder:
+        shutil.copyfile(resolve(config_file), folder / "config.yaml")
+        models.to_csv(folder / "models.csv", index=False)
+        noise.to_csv(folder / "noise.csv", index=False)
+        provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                          frameworks=f"keras {keras.__version__} ({keras.backend.backend()})",
+                          seconds=round(time.perf_counter() - started, 1),
+                          data_source=noise.data_source.iloc[0],
+                          regenerate=f"make pretrained CONFIG={os.path.relpath(resolve(config_file), project_root())}")
+        (folder / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
+    return dest

@@ -27,7 +27,8 @@ NOTEBOOK = config.get("notebook_runner", "python workflow/scripts/notebook.py")
 BOOK = [
     ("The study", [("book/method", None), ("results", "main"),
                    ("reference", "committed:results/cpu-reference"),
-                   ("ablation", "committed:results/cpu-reference"), ("audit", "paper")]),
+                   ("ablation", "committed:results/cpu-reference"),
+                   ("pretrained", "committed:results/crosssim-keras-resnet"), ("audit", "paper")]),
     ("Theory, measured", [("theory_gradient_noise", "main"), ("theory_smoothness", "main")]),
     ("Companion studies", [("learning_rate", "learning-rate"), ("architectures", "architectures")]),
     ("Reproduce and extend", [("book/rerun", None), ("runs", "main")]),
@@ -50,8 +51,9 @@ def page_study(shows):
 
 
 def page_built(shows):
-    return shows is not None and (shows in ("main", "paper") or shows.startswith("committed:")
-                                  or page_study(shows) is not None)
+    if shows is not None and shows.startswith("committed:"):
+        return Path(shows.split(":", 1)[1]).is_dir()
+    return shows is not None and (shows == "main" or shows == "paper" or page_study(shows) is not None)
 
 
 CHAPTERS = {page: shows for _, pages in BOOK for page, shows in pages if page_built(shows)}

@@ -7,7 +7,8 @@ def page_inputs(wildcards):
     template = f"notebooks/chapters/{page}.ipynb"
     data = []
     if shows.startswith("committed:"):
-        data = [f"{shows.split(':', 1)[1]}/{name}" for name in RESULT_FILES]
+        folder = shows.split(":", 1)[1]
+        data = sorted(str(p) for p in Path(folder).glob("*") if p.is_file())
     elif page_study(shows):
         runs = page_runs(page)
         data = [page_study(shows)["path"], *(f"{RUNS}/{r}/noise.csv" for r in runs)]
