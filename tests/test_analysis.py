@@ -293,3 +293,33 @@ def test_chance_corrected_eq14():
     plain = analysis.eq14(noise).set_index("variant").a_avr
     assert plain["no BN"] > plain["BN"] and corrected["no BN"] < corrected["BN"], \
         "eq. 13 favours the weaker model; the chance-corrected version does not"
+
+
+def test_tables_never_average_over_datasets_or_other_run_settings():
+    """A CIFAR-10 run at 0.90 and a CIFAR-100 run at 0.50 are two rows, never one at 0.70."""
+    ten = pairs_noise({20: 0.0}, spread=0.0)
+    hundred = ten.assign(dataset="cifar100", normalized_accuracy=lambda t: np.where(t.eta > 0, 0.5, 1.0),
+                         run_id=lambda t: t.run_id + "-c100")
+    ten = ten.assign(normalized_accuracy=lambda t: np.where(t.eta > 0, 0.9, 1.0))
+    both = pd.concat([ten, hundred], ignore_index=True)
+    table = analysis.ablation_eq14(both)
+    assert sorted(table[table.variant == "BN"].a_avr.round(2)) == [0.5, 0.9]
+    with pytest.raises(ValueError, match="mixes several dataset"):
+        metrics.eq14_per_repeat(both[both.variant == "BN"])
+    checkpoints = pd.DataFrame([dict(run_id=r, dataset=d, model="ResNet-20", variant=v, epoch=4, c=1.0, relative_c=1.0,
+                                     full_gradient_norm=1.0, loss_range=1.0, gradient_change=1.0, beta_smoothness=1.0)
+                                for r, d, v in both.groupby("run_id")[["dataset", "variant"]].first().itertuples()])
+    link = analysis.theory_vs_robustness(checkpoints, both)
+    assert len(link) == 4 and sorted(link.a_avr.round(2)) == [0.5, 0.5, 0.9, 0.9]
+
+
+def test_the_vgg16_quote_is_the_eta_30_cell_implied_by_table_iv():
+    """Section IV-1's 91.31% for VGG16 without BN "at 10%" is the normalised accuracy at eta 30%
+    implied by Table IV (84.94% absolute), not Table II's duplicated 89.84%."""
+    acc = analysis.paper_accuracy()
+    vgg = acc[(acc.dataset == "cifar10") & (acc.paper_model == "VGG_16") & (acc.variant == "no BN")].set_index("eta").accuracy
+    published = analysis.paper_table4().query("dataset == 'cifar10' and paper_model == 'VGG_16' and variant == 'no BN'").a_avr.iloc[0]
+    implied_30 = 5 * published * vgg[0.0] - vgg.drop([0.0, 0.3]).sum()
+    assert 100 * implied_30 == pytest.approx(84.94, abs=0.01)
+    assert 100 * implied_30 / vgg[0.0] == pytest.approx(91.31, abs=0.02)
+    assert 100 * vgg[0.1] / vgg[0.0] == pytest.approx(99.23, abs=0.01), "not the 10% value"

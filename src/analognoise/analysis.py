@@ -468,10 +468,11 @@ def ablation_eq14(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
     ``load_results(..., all_targets=True)``): a_avr with its CI over repeats, and the mean
     non-finite fraction at the largest eta."""
     rows = []
-    for (model, variant, targets), g in noise.groupby(["model", "variant", "targets"]):
+    keys = [*_settings(noise), "targets"]  # every setting that defines a run: never averaged over
+    for key, g in noise.groupby(keys):
         mean, lo, hi = metrics.average_normalized_accuracy_ci(g, confidence)
         top = g[g.eta == g.eta.max()]
-        rows.append(dict(model=model, variant=variant, targets=targets, a_avr=mean, a_avr_lo=lo,
+        rows.append(dict(zip(keys, key), a_avr=mean, a_avr_lo=lo,
                          a_avr_hi=hi, nonfinite_at_max_eta=float(top.nonfinite_fraction.mean())))
     table = pd.DataFrame(rows)
     order = {m: i for i, m in enumerate(_ordered_models(table.model))}
@@ -497,9 +498,10 @@ def degradation_sources(noise: pd.DataFrame) -> pd.DataFrame:
     differences of measured losses: noise effects need not add up, so one can fall below 0."""
     table = ablation_eq14(noise)
     rows = []
-    for (model, variant), g in table[table.variant != "no BN"].groupby(["model", "variant"], sort=False):
+    keys = _settings(table)
+    for key, g in table[table.variant != "no BN"].groupby(keys, sort=False):
         loss = {t: 100 * (1 - a) for t, a in zip(g.targets, g.a_avr)}
-        row = dict(model=model, variant=variant, **{f"loss {ABLATION_TARGETS[t]}": v for t, v in loss.items()})
+        row = dict(zip(keys, key), **{f"loss {ABLATION_TARGETS[t]}": v for t, v in loss.items()})
         if "all" in loss:
             for name, before, after in ABLATION_STEPS:
                 if after in loss and (before is None or before in loss):
@@ -814,10 +816,12 @@ def power_law_fit(minibatch: pd.DataFrame) -> tuple[float, float]:
 def theory_vs_robustness(checkpoints: pd.DataFrame, noise: pd.DataFrame) -> pd.DataFrame:
     """Per run, the final checkpoint's gradient noise and smoothness beside eq. 14."""
     final = checkpoints.loc[checkpoints.groupby("run_id")["epoch"].idxmax()]
-    robust = eq14(noise)
+    robust = pd.DataFrame([dict(run_id=run, **dict(zip(("a_avr", "a_avr_lo", "a_avr_hi"),
+                                                       metrics.average_normalized_accuracy_ci(g))))
+                           for run, g in noise.groupby("run_id")])
     columns = ["run_id", "dataset", "model", "variant", "epoch", "c", "relative_c", "full_gradient_norm",
                "loss_range", "gradient_change", "beta_smoothness"]
-    return final[columns].merge(robust, on=["dataset", "model", "variant"]).reset_index(drop=True)
+    return final[columns].merge(robust, on="run_id", validate="one_to_one").reset_index(drop=True)
 
 
 def theory_claims(checkpoints: pd.DataFrame, minibatch: pd.DataFrame, noise: pd.DataFrame) -> pd.DataFrame:
