@@ -323,3 +323,13 @@ def test_the_vgg16_quote_is_the_eta_30_cell_implied_by_table_iv():
     assert 100 * implied_30 == pytest.approx(84.94, abs=0.01)
     assert 100 * implied_30 / vgg[0.0] == pytest.approx(91.31, abs=0.02)
     assert 100 * vgg[0.1] / vgg[0.0] == pytest.approx(99.23, abs=0.01), "not the 10% value"
+
+
+def test_collapsed_trials_are_counted_with_both_scorings():
+    noise = ablation_noise()
+    collapse = (noise.variant == "BN") & (noise.targets == "all") & (noise.eta == 0.2) & (noise.repeat < 2)
+    noise.loc[collapse, ["nonfinite_fraction", "accuracy"]] = [1.0, 0.0]
+    table = analysis.collapsed_trials(noise).set_index("targets")
+    assert table.loc["all", "collapsed"] == 2 and table.loc["all", "from_eta"] == 0.2
+    assert table.loc["all", "accuracy_as_scored"] == 0.0 and table.loc["all", "as_argmax_of_nan"] == pytest.approx(0.1)
+    assert list(table.index) == ["all"]

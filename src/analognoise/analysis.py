@@ -510,6 +510,27 @@ def degradation_sources(noise: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def collapsed_trials(noise: pd.DataFrame) -> pd.DataFrame:
+    """Trials whose every output was non-finite (the network "collapsed": under noise on BN's
+    moving variance it goes negative and BN takes its square root), per setting and noise
+    target: how many, from which eta on, and the accuracy two scorings give them. Ours counts
+    a non-finite output as wrong (0%); NumPy's argmax of an all-NaN row is class 0, so a study
+    that scores that way gets exactly the share of class 0, chance on a balanced test set,
+    which is what the paper's VGG16 with BN shows at every eta >= 1%. ``as_argmax_of_nan`` is
+    that score: accuracy + non-finite share x chance (exact for collapsed trials)."""
+    keys = [*_settings(noise), "targets"]
+    rows = []
+    for key, g in noise[noise.eta > 0].groupby(keys):
+        collapsed = g[g.nonfinite_fraction >= 1.0]
+        if collapsed.empty:
+            continue
+        chance = CHANCE.get(g.dataset.iloc[0], 0.0)
+        rows.append(dict(zip(keys, key), collapsed=len(collapsed), trials=len(g), from_eta=float(collapsed.eta.min()),
+                         accuracy_as_scored=float(collapsed.accuracy.mean()),
+                         as_argmax_of_nan=float((collapsed.accuracy + collapsed.nonfinite_fraction * chance).mean())))
+    return pd.DataFrame(rows, columns=[*keys, "collapsed", "trials", "from_eta", "accuracy_as_scored", "as_argmax_of_nan"])
+
+
 def _welch_pp(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
     """Difference of means a - b in percentage points with a Welch CI."""
     diff, lo, hi, _ = welch(a, b, confidence)
