@@ -173,3 +173,23 @@ def test_without_bn_four_targets_draw_the_same_noise_on_the_same_tensors():
     assert not same_noise_targets("all", "trainable", "all")
     with_bn = build_model("resnet", 8, 10, "all")
     assert len(noise.WeightNoise(with_bn, "all").targets) > len(noise.WeightNoise(with_bn, "trainable").targets)
+
+
+def test_a_tensor_gets_the_same_draws_whatever_else_is_noisy():
+    """Per-tensor seeds (trial seed, variable path): adding biases or BN parameters to the
+    noisy set leaves every kernel's noise unchanged, and folding BN keeps the draws of the
+    layers it folds into (their paths do not change), so target differences are paired."""
+    model = build_model("resnet", 8, 10, "all")
+    seed = noise.trial_seed(0, noise.run_key("r"), 0.2, 3)
+    kernels = noise.WeightNoise(model, "kernels")
+    trainable = noise.WeightNoise(model, "trainable")
+    by_path = {t.variable.path: n for t, n in zip(trainable.targets, trainable.draw(0.2, seed))}
+    for t, n in zip(kernels.targets, kernels.draw(0.2, seed)):
+        np.testing.assert_array_equal(n, by_path[t.variable.path])
+    folded = noise.WeightNoise(fold_batchnorm(model), "folded")
+    shared = [(t, n) for t, n in zip(folded.targets, folded.draw(0.2, seed)) if t.role == "kernel"]
+    assert shared
+    for t, n in shared:  # same standard normals, scaled by the folded kernel's own std
+        reference = by_path[t.variable.path] / (0.2 * next(k.scale for k in trainable.targets
+                                                            if k.variable.path == t.variable.path))
+        np.testing.assert_allclose(n / (0.2 * t.scale), reference, rtol=1e-5, atol=1e-5)

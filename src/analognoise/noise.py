@@ -84,6 +84,11 @@ def run_key(run_id: str) -> int:
     return int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16)
 
 
+def _path_key(path: str) -> int:
+    """A 32-bit integer from a variable's path, for its own noise generator."""
+    return int(hashlib.sha256(path.encode()).hexdigest()[:8], 16)
+
+
 @dataclass
 class _Target:
     variable: object
@@ -117,10 +122,17 @@ class WeightNoise:
                 self.targets.append(_Target(v, layer.name, _role(layer, v), x, s))
 
     def draw(self, eta: float, seed) -> list[np.ndarray]:
-        """The additive noise of one trial, one float32 array per target, in target order."""
-        rng = np.random.default_rng(seed)
+        """The additive noise of one trial, one float32 array per target, in target order.
+
+        Each tensor's noise has its own generator, seeded by (trial seed, the variable's path,
+        e.g. ``s0_b0_conv1/kernel``): the same tensor gets the same standard normal draws in a
+        trial whatever else is noisy (kernels only, + biases, + BN, folded: common random
+        numbers), so differences between noise targets are paired, not sampling noise."""
+        base = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         return [
-            (eta * t.scale) * rng.standard_normal(t.clean.shape, dtype=np.float32)
+            (eta * t.scale) * np.random.default_rng(np.random.SeedSequence(
+                base.entropy, spawn_key=(*base.spawn_key, _path_key(t.variable.path)))).standard_normal(
+                t.clean.shape, dtype=np.float32)
             for t in self.targets
         ]
 
