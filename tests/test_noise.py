@@ -193,3 +193,11 @@ def test_a_tensor_gets_the_same_draws_whatever_else_is_noisy():
         reference = by_path[t.variable.path] / (0.2 * next(k.scale for k in trainable.targets
                                                             if k.variable.path == t.variable.path))
         np.testing.assert_allclose(n / (0.2 * t.scale), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_every_trial_keeps_which_images_it_got_right(model, images):
+    table = noise.noise_grid(model, *images, etas=[0.0, 0.3], repeats=3, seed=1, run_id="r", progress=False)
+    bits = table.attrs["correct"]
+    assert bits.shape == (6, int(np.ceil(len(images[1]) / 8))) and bits.dtype == np.uint8
+    correct = np.unpackbits(bits, axis=1, count=len(images[1])).astype(bool)
+    np.testing.assert_allclose(correct.mean(axis=1), table.accuracy)

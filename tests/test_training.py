@@ -148,6 +148,9 @@ def test_inject_run_with_folded_bn(tmp_path, data_root):
                               data_dir=data_root, output="noise-folded.csv", batch_size=50)
     plain = noise.inject_run(run_dir, etas=[0.0], repeats=1, data_dir=data_root, batch_size=50)
     assert (folded.targets == "folded").all() and (run_dir / "noise-folded.csv").exists()
+    correct = noise.load_correctness(run_dir / "noise-folded.csv")  # per image, per trial, beside the table
+    assert correct.shape == (len(folded), folded.test_images.iloc[0])
+    np.testing.assert_allclose(correct.mean(axis=1), folded.accuracy)
     assert folded.clean_accuracy.iloc[0] == plain.clean_accuracy.iloc[0], "folding keeps the outputs"
     noisy = folded[folded.eta == 0.2]
     assert len(noisy) == 2 and (noisy.nonfinite_fraction == 0).all(), "no BN variance left to go negative"

@@ -95,7 +95,7 @@ def evaluate_model(model_file, dataset: str = "cifar10", preprocessing: str = "p
     atomically if given. Every setting, the file and the dataset are checked before any
     compute."""
     from .models import fold_batchnorm
-    from .noise import noise_grid
+    from .noise import noise_grid, save_correctness
 
     etas = validate_noise_params(etas, repeats, targets, scale)
     data.check_test_subset(test_subset)
@@ -111,6 +111,7 @@ def evaluate_model(model_file, dataset: str = "cifar10", preprocessing: str = "p
     x = preprocess(images, cifar.x_train, preprocessing)
     name = model_id(model_file)
     table = noise_grid(model, x, labels, etas, repeats, targets, scale, seed, name, batch_size)
+    correct = table.attrs["correct"]
     shown = os.path.relpath(check_model_file(model_file), project_root())
     table.insert(0, "run_id", name)
     table["model_file"] = shown if not shown.startswith("../../") else str(check_model_file(model_file))
@@ -118,6 +119,7 @@ def evaluate_model(model_file, dataset: str = "cifar10", preprocessing: str = "p
     table["test_images"] = len(labels)
     table["data_source"] = data.describe_source(cifar.source)
     if output:
+        save_correctness(resolve(output), correct, len(labels))
         with atomic_path(output) as tmp:
             table.to_csv(tmp, index=False)
     return table

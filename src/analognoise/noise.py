@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -163,12 +164,16 @@ class Evaluator:
 
     def __call__(self) -> tuple[float, float]:
         """(accuracy, fraction of images with any non-finite output); non-finite = wrong."""
+        correct, finite = self.correctness()
+        return float(correct.mean()), float(1.0 - finite.mean())
+
+    def correctness(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per test image: (correct, finite) booleans (N,); a non-finite output is wrong."""
         probs = np.concatenate([keras.ops.convert_to_numpy(self.model.predict_on_batch(b))
                                 for b in self.batches])
         finite = np.isfinite(probs).all(axis=1)
         predicted = np.argmax(np.where(finite[:, None], probs, -np.inf), axis=1)
-        correct = (predicted == self.y) & finite
-        return float(correct.mean()), float(1.0 - finite.mean())
+        return (predicted == self.y) & finite, finite
 
 
 def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS,
@@ -180,25 +185,29 @@ def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS
     Returns the tidy noise table: eta, repeat, accuracy, nonfinite_fraction, clean_accuracy,
     normalized_accuracy (eq. 13), targets, scale, seed. eta = 0 is evaluated once (it is
     deterministic) and its row is repeated for every repeat. The model's weights are clean
-    again on return, also after an error.
+    again on return, also after an error. ``table.attrs["correct"]`` holds which test image
+    each trial got right: uint8 (rows, ceil(N / 8)), one row of packed bits per table row
+    (``np.unpackbits(row, count=N)``), so the test images can be resampled later.
     """
     etas = validate_noise_params(etas, repeats, targets, scale)
     noise = WeightNoise(model, targets, scale)
     evaluate = Evaluator(model, x, y, batch_size)
     key = run_key(run_id)
-    clean_accuracy, clean_nonfinite = evaluate()
-    rows = []
+    clean_correct, clean_finite = evaluate.correctness()
+    clean_accuracy, clean_nonfinite = float(clean_correct.mean()), float(1.0 - clean_finite.mean())
+    rows, correct = [], []
     try:
         for eta in etas:
             started = time.perf_counter()
             for repeat in range(repeats):
                 if eta == 0:
-                    acc, nonfinite = clean_accuracy, clean_nonfinite
+                    right, finite = clean_correct, clean_finite
                 else:
                     noise.apply(eta, trial_seed(seed, key, eta, repeat))
-                    acc, nonfinite = evaluate()
-                rows.append(dict(eta=eta, repeat=repeat, accuracy=acc,
-                                 nonfinite_fraction=nonfinite))
+                    right, finite = evaluate.correctness()
+                correct.append(np.packbits(right))
+                rows.append(dict(eta=eta, repeat=repeat, accuracy=float(right.mean()),
+                                 nonfinite_fraction=float(1.0 - finite.mean())))
             if progress:
                 accs = [r["accuracy"] for r in rows[-repeats:]]
                 print(f"eta={eta:.3f}: accuracy {np.mean(accs):.4f} (min {min(accs):.4f}, "
@@ -210,6 +219,7 @@ def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS
     table["clean_accuracy"] = clean_accuracy
     table["normalized_accuracy"] = normalized_accuracy(table["accuracy"], clean_accuracy)
     table["targets"], table["scale"], table["seed"] = targets, scale, seed
+    table.attrs["correct"] = np.stack(correct)
     return table
 
 
@@ -229,8 +239,29 @@ def inject_run(run_dir, etas=PAPER_ETAS, repeats: int = 5, targets: str = "train
     x, y = load_test_data(record, test_subset, data_dir)
     table = noise_grid(model, x, y, etas, repeats, targets, scale, seed, record["run_id"],
                        batch_size)
+    correct = table.attrs["correct"]
     table.insert(0, "run_id", record["run_id"])
     table["test_images"] = len(y)
+    save_correctness(resolve(run_dir) / output, correct, len(y))
     with atomic_path(resolve(run_dir) / output) as tmp:
         table.to_csv(tmp, index=False)
     return table
+
+
+def correctness_path(table_path) -> Path:
+    """Where the per-image correctness of a noise table lies: ``noise.csv`` -> ``noise.correct.npz``."""
+    table_path = Path(table_path)
+    return table_path.with_name(table_path.name.removesuffix(".csv") + ".correct.npz")
+
+
+def save_correctness(table_path, correct: np.ndarray, images: int) -> None:
+    """Write a noise table's packed per-image correctness (see :func:`noise_grid`) beside it."""
+    with atomic_path(correctness_path(table_path)) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, correct=correct, images=images)
+
+
+def load_correctness(table_path) -> np.ndarray:
+    """bool (rows, N): which test image each row (trial) of a noise table got right."""
+    with np.load(correctness_path(table_path)) as saved:
+        return np.unpackbits(saved["correct"], axis=1, count=int(saved["images"])).astype(bool)
