@@ -155,6 +155,7 @@ def evaluate_models(config_file, dest=None) -> Path:
     import keras
     import yaml
 
+    from .noise import save_correctness
     from .paths import RESULTS_DIR
 
     config = yaml.safe_load(resolve(config_file).read_text())
@@ -165,16 +166,18 @@ def evaluate_models(config_file, dest=None) -> Path:
         (t, ablation.get("repeats", noise_settings["repeats"])) for t in ablation.get("targets", [])]
     for model_file in config["models"]:  # every file checked before any compute
         check_model_file(model_file)
-    tables, facts, started = [], [], time.perf_counter()
+    tables, facts, correct, started = [], [], [], time.perf_counter()
     for model_file in config["models"]:
         facts.append(dict(run_id=model_id(model_file), model=model_label(model_file),
                           model_file=os.path.relpath(resolve(model_file), project_root()), **model_facts(model_file)))
         for targets, repeats in plan:
             print(f"{Path(model_file).name}: noise on {targets}", flush=True)
-            tables.append(evaluate_model(model_file, config["dataset"], config["preprocessing"],
-                                         noise_settings["etas"], repeats, targets, noise_settings["scale"],
-                                         noise_settings.get("test_subset"), noise_settings.get("seed", 0),
-                                         config.get("data_dir")))
+            table = evaluate_model(model_file, config["dataset"], config["preprocessing"],
+                                   noise_settings["etas"], repeats, targets, noise_settings["scale"],
+                                   noise_settings.get("test_subset"), noise_settings.get("seed", 0),
+                                   config.get("data_dir"))
+            correct.append((f"{model_id(model_file)}-{targets}", table.attrs["correct"], int(table.test_images.iloc[0])))
+            tables.append(table)
     noise = pd.concat(tables, ignore_index=True)
     models = pd.DataFrame(facts).merge(noise[noise.eta == 0].groupby("run_id").clean_accuracy.first().reset_index())
     dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
@@ -182,6 +185,8 @@ def evaluate_models(config_file, dest=None) -> Path:
         shutil.copyfile(resolve(config_file), folder / "config.yaml")
         models.to_csv(folder / "models.csv", index=False)
         noise.to_csv(folder / "noise.csv", index=False)
+        for name, bits, images in correct:  # which test image each trial got right (noise.load_correctness)
+            save_correctness(folder / "correct" / f"{name}.csv", bits, images)
         provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                           machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
                           frameworks=f"keras {keras.__version__} ({keras.backend.backend()})",
