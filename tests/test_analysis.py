@@ -67,15 +67,16 @@ def test_bn_effect_and_claims_on_a_known_answer():
     noise = synthetic_noise(bn_drop=0.5, nobn_drop=0.1)
     effect = analysis.bn_effect(noise)
     assert (effect.ci_hi_pp < 0).all() and len(effect) == 3
-    claims = analysis.claims_checklist(noise).set_index("section")
-    assert claims.loc["IV-1, IV-2, VI", "verdict"] == "supported"
-    assert claims.loc["IV-4 (Table IV)", "verdict"] == "supported"
-    assert claims.loc["IV-1, IV-2", "verdict"].tolist()[0] == "supported"  # BN has higher clean accuracy
-    assert claims.loc["IV-3, VI", "verdict"] == "not testable in this study"
-    reversed_claims = analysis.claims_checklist(synthetic_noise(bn_drop=0.1, nobn_drop=0.5)).set_index("section")
-    assert reversed_claims.loc["IV-1, IV-2, VI", "verdict"] == "not supported"
-    same = analysis.claims_checklist(synthetic_noise(bn_drop=0.3, nobn_drop=0.3, repeats=3)).set_index("section")
-    assert same.loc["IV-1, IV-2, VI", "verdict"] in ("inconclusive", "partly supported")
+    claims = analysis.claims_checklist(noise).set_index("id")
+    assert claims.loc["bn-loses-larger-fraction", "verdict"] == "supported"
+    assert claims.loc["table-iv-bn-lower", "verdict"].startswith("supported")
+    assert claims.loc["bn-higher-clean-accuracy", "verdict"] == "supported"
+    assert claims.loc["harder-task-degrades-more", "verdict"] == "not testable in this study"
+    assert list(claims.index) == list(analysis.CLAIMS), "one row per registered claim"
+    reversed_claims = analysis.claims_checklist(synthetic_noise(bn_drop=0.1, nobn_drop=0.5)).set_index("id")
+    assert reversed_claims.loc["bn-loses-larger-fraction", "verdict"] == "not supported"
+    same = analysis.claims_checklist(synthetic_noise(bn_drop=0.3, nobn_drop=0.3, repeats=3)).set_index("id")
+    assert same.loc["bn-loses-larger-fraction", "verdict"] == "inconclusive"
 
 
 def test_several_seeds_give_intervals_over_seeds():
@@ -232,14 +233,13 @@ def depth_noise(eq14_by_depth, spread, repeats=10, seed=0):
 
 
 def test_a_depth_trend_needs_a_slope_whose_interval_excludes_zero():
-    claim = "Among BN ResNets, shallower"
+    def depth_verdict(levels, spread):
+        return analysis.claims_checklist(depth_noise(levels, spread)).set_index("id").loc["shallower-bn-more-robust", "verdict"]
+
     # today's committed reference: 76.0, 71.2, 71.6, 71.7 with wide draws (rho = -0.2): undecided
-    flat = analysis.claims_checklist(depth_noise({20: 0.760, 32: 0.712, 44: 0.716, 56: 0.717}, spread=0.12))
-    assert flat[flat.claim.str.startswith(claim)].verdict.iloc[0] == "inconclusive"
-    steep = analysis.claims_checklist(depth_noise({20: 0.80, 32: 0.75, 44: 0.70, 56: 0.65}, spread=0.01))
-    assert steep[steep.claim.str.startswith(claim)].verdict.iloc[0] == "supported"
-    rising = analysis.claims_checklist(depth_noise({20: 0.65, 32: 0.70, 44: 0.75, 56: 0.80}, spread=0.01))
-    assert rising[rising.claim.str.startswith(claim)].verdict.iloc[0] == "not supported"
+    assert depth_verdict({20: 0.760, 32: 0.712, 44: 0.716, 56: 0.717}, spread=0.12) == "inconclusive"
+    assert depth_verdict({20: 0.80, 32: 0.75, 44: 0.70, 56: 0.65}, spread=0.01) == "supported"
+    assert depth_verdict({20: 0.65, 32: 0.70, 44: 0.75, 56: 0.80}, spread=0.01) == "not supported"
 
 
 def pairs_noise(gaps, repeats=10, spread=0.02, clean=(0.9, 0.85), seed=0):
@@ -259,12 +259,11 @@ def pairs_noise(gaps, repeats=10, spread=0.02, clean=(0.9, 0.85), seed=0):
 
 
 def test_the_bn_claim_is_one_corrected_test_per_model():
-    claim = "BN models lose a larger fraction"
     one_of_five = analysis.claims_checklist(pairs_noise({20: 0.05, 32: 0.0, 44: 0.0, 56: 0.0, 110: 0.0}))
-    row = one_of_five[one_of_five.claim.str.startswith(claim)].iloc[0]
+    row = one_of_five.set_index("id").loc["bn-loses-larger-fraction"]
     assert row.verdict == "partly supported" and "Holm p" in row.evidence
     against = analysis.claims_checklist(pairs_noise({20: -0.05, 32: -0.05, 44: 0.0}))
-    assert against[against.claim.str.startswith(claim)].verdict.iloc[0] == "not supported"
+    assert against.set_index("id").loc["bn-loses-larger-fraction", "verdict"] == "not supported"
 
 
 def test_an_untrained_comparator_is_left_out_of_every_claim():
@@ -278,7 +277,7 @@ def test_an_untrained_comparator_is_left_out_of_every_claim():
 
 def test_the_table_iv_claim_says_when_only_the_direction_is_reproduced():
     small = analysis.claims_checklist(pairs_noise({20: 0.05, 56: 0.08}))
-    row = small[small.claim.str.startswith("Eq. 14 is lower with BN")].iloc[0]
+    row = small.set_index("id").loc["table-iv-bn-lower"]
     assert row.verdict == "supported (direction reproduced, size not)"
     assert "the paper's 27.6-53.9 pp" in row.evidence
     assert "noise draws per level on 1,000 test images" in row.caveat

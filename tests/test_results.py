@@ -47,7 +47,7 @@ def tiny_study(tmp_path, monkeypatch):
     path.write_text(STUDY)
     config = studies.load_study(path)
     runs = tmp_path / "runs"
-    monkeypatch.setattr(analysis, "RUNS_DIR", str(runs))
+    monkeypatch.setattr(analysis.store, "RUNS_DIR", str(runs))
     rng = np.random.default_rng(0)
     for cell in studies.expand(config):
         fake_run(runs, cell, rng)

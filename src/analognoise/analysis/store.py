@@ -1,0 +1,222 @@
+"""A study's results: reading runs' noise tables and records (or an exported folder), exporting them to results/<study>/, and the study's description."""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ..params import architecture_facts
+from ..paths import RESULTS_DIR, RUNS_DIR, resolve
+from ..runs import atomic_path, export_model, read_record
+from ..studies import Cell, expand, load_study, noise_file
+from .ablation import _ordered_targets
+
+
+def run_links(runs: pd.DataFrame, pages_to_root: str = "../..") -> pd.DataFrame:
+    """The runs table with HTML links to each run's executed notebooks in the built book
+    (``pages_to_root``: the relative path from the linking page to the project root)."""
+    out = runs.copy()
+    base = f"{pages_to_root}/data/executed"
+    out["notebooks"] = [f'<a href="{base}/{r}/train.html">train</a> · '
+                        f'<a href="{base}/{r}/inject_noise.html">noise</a>' for r in runs.run_id]
+    return out
+
+
+#: columns of a noise table that come from the run, not from the noise run itself
+RUN_LABELS = ["run_id", "dataset", "model", "variant", "bn", "seed", "learning_rate", "batch_size"]
+
+
+def _main_targets(cell: Cell) -> str:
+    return cell.noise.get("targets", "trainable")
+
+
+def _noise_files(cell: Cell, all_targets: bool) -> dict[str, Path]:
+    """targets -> noise table file, for the noise runs this cell needed."""
+    run_dir = resolve(RUNS_DIR) / cell.run_id
+    files = {_main_targets(cell): run_dir / "noise.csv"}
+    if all_targets:
+        files.update({t: run_dir / noise_file(t) for t in cell.ablation_runs})
+    return files
+
+
+def _cell_noise(cell: Cell, computed: pd.DataFrame, all_targets: bool) -> pd.DataFrame:
+    """One run's noise rows: its main targets and, with ``all_targets``, every ablation target
+    (a target that hits the same tensors as the main one gets the main rows, relabelled)."""
+    main = _main_targets(cell)
+    wanted = [main, *[t for t in cell.ablation if t != main]] if all_targets else [main]
+    return pd.concat([computed[computed.targets == (t if t in cell.ablation_runs else main)]
+                      .assign(targets=t) for t in wanted], ignore_index=True)
+
+
+def _run_row(cell: Cell) -> dict:
+    """One run's labels, parameters and training outcome, from its ``params.yaml``."""
+    record = read_record(resolve(RUNS_DIR) / cell.run_id)
+    p = cell.params
+    return dict(run_id=cell.run_id, dataset=p["dataset"], model=cell.model, variant=cell.variant,
+                bn=str(p["bn"]), seed=p["seed"], learning_rate=p["learning_rate"],
+                batch_size=p["batch_size"], bn_layers=record["bn_layers"],
+                parameters=record["parameters"], epochs=p["epochs"], lr_schedule=p["lr_schedule"],
+                weight_decay=p["weight_decay"], augment=p["augment"],
+                train_images=record["train_images"], test_accuracy_full=record["test_accuracy"],
+                test_images_full=record["test_images"], data_source=record["data_source"],
+                **architecture_facts(p["arch"], p["depth"], p.get("width", 1)),
+                train_seconds=record.get("train_seconds_this_session"),
+                framework=f"keras {record.get('keras')} ({record.get('backend')})")
+
+
+def _computed_noise(cells: list[Cell], all_targets: bool) -> pd.DataFrame:
+    """Every noise table the cells' runs wrote (main, and ablation with ``all_targets``);
+    raises FileNotFoundError naming what is missing."""
+    files = [(c, f) for c in cells for f in _noise_files(c, all_targets).values()]
+    missing = [str(f.relative_to(resolve(RUNS_DIR))) for _, f in files if not f.exists()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} noise table(s) are missing: {', '.join(missing)}. "
+                                "Run the study's workflow (snakemake --cores 2 --config study=<name>).")
+    return pd.concat([pd.read_csv(f).assign(run_id=c.run_id) for c, f in files], ignore_index=True)
+
+
+def load_results(study, all_targets: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, noise) of a study (name, path, exported results folder, or loaded config).
+
+    runs: one row per run with its parameters and training outcome. noise: every trial of the
+    main noise grid (with ``all_targets``, also of the ablation's noise targets), labelled with
+    the run's dataset, model, variant, seed. Reads ``data/runs/`` or, for a results folder
+    (:func:`export_results`), its ``runs.csv`` and ``noise.csv``. Raises FileNotFoundError
+    naming the noise tables that are not there yet.
+    """
+    config = study if isinstance(study, dict) else load_study(study)
+    cells = expand(config)
+    if config.get("results_dir"):
+        folder = resolve(config["results_dir"])
+        runs = pd.read_csv(folder / "runs.csv").set_index("run_id").loc[[c.run_id for c in cells]].reset_index()
+        computed = pd.read_csv(folder / "noise.csv")
+    else:
+        runs = pd.DataFrame([_run_row(c) for c in cells])
+        computed = _computed_noise(cells, all_targets)
+    noise = pd.concat([_cell_noise(c, computed[computed.run_id == c.run_id], all_targets) for c in cells],
+                      ignore_index=True).drop(columns=["seed"])
+    return runs, noise.merge(runs[RUN_LABELS], on="run_id")
+
+
+def export_results(study, dest=None) -> Path:
+    """Write a finished study's results into ``dest`` (default ``results/<name>/``), replacing
+    it whole: ``study.yaml`` (the config, verbatim), ``runs.csv`` (one row per run),
+    ``histories.csv`` (per-epoch training history), ``noise.csv`` (every noise trial of every
+    noise run, ablation included), ``provenance.yaml`` (how and where they were made).
+    :func:`load_results` reads the folder back to the same tables without the models.
+    """
+    config = study if isinstance(study, dict) else load_study(study)
+    if config.get("results_dir"):
+        raise ValueError(f"{config['results_dir']} is already an exported results folder")
+    cells = expand(config)
+    noise = _computed_noise(cells, all_targets=True)  # checks everything is there first
+    dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
+    with atomic_path(dest, directory=True) as folder:
+        shutil.copyfile(config["path"], folder / "study.yaml")
+        runs = pd.DataFrame([_run_row(c) for c in cells])
+        runs.to_csv(folder / "runs.csv", index=False)
+        pd.concat([pd.read_csv(resolve(RUNS_DIR) / c.run_id / "history.csv").assign(run_id=c.run_id)
+                   for c in cells], ignore_index=True).to_csv(folder / "histories.csv", index=False)
+        noise.to_csv(folder / "noise.csv", index=False)
+        if config.get("export_models"):
+            for cell in cells:
+                export_model(resolve(RUNS_DIR) / cell.run_id, folder / "models")
+        elif (dest / "models").is_dir():
+            shutil.copytree(dest / "models", folder / "models")
+        if (dest / "partial").is_dir():  # runs still training elsewhere stay committed until they finish
+            finished = {c.run_id for c in cells}
+            for partial in (dest / "partial").iterdir():
+                if partial.name not in finished:
+                    shutil.copytree(partial, folder / "partial" / partial.name)
+        provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          source_commit=_git_commit(), machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                          platform=platform.platform(), python=platform.python_version(),
+                          frameworks=sorted(runs.framework.unique().tolist()),
+                          train_seconds_total=float(runs.train_seconds.sum()),
+                          regenerate=f"make results STUDY={config['name']}")
+        (folder / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
+    return dest
+
+
+def load_histories(study) -> pd.DataFrame:
+    """Per-epoch training history of every run of a study (run_id, epoch, learning_rate,
+    accuracy, loss, seconds), labelled like :func:`load_results`'s tables."""
+    config = study if isinstance(study, dict) else load_study(study)
+    if config.get("results_dir"):
+        folder = resolve(config["results_dir"])
+        runs, histories = pd.read_csv(folder / "runs.csv"), pd.read_csv(folder / "histories.csv")
+    else:
+        cells = expand(config)
+        runs = pd.DataFrame([_run_row(c) for c in cells])
+        histories = pd.concat([pd.read_csv(resolve(RUNS_DIR) / c.run_id / "history.csv").assign(run_id=c.run_id)
+                               for c in cells], ignore_index=True)
+    return histories.merge(runs[RUN_LABELS], on="run_id")
+
+
+def _draws(noise: pd.DataFrame) -> str:
+    """"10 draws each", or "10 draws each (5 for kernels, all)" where some targets' noise runs
+    drew fewer times."""
+    per_target = noise.groupby(["targets", "run_id", "eta"]).size().groupby("targets").min()
+    most = int(per_target.max())
+    fewer = per_target[per_target < most]
+    if fewer.empty:
+        return f"{most} draws each"
+    return (f"{most} draws each ({int(fewer.iloc[0])} for "
+            f"{', '.join(f'`{t}`' for t in _ordered_targets(fewer.index))})")
+
+
+def describe_study(config: dict, runs: pd.DataFrame, noise: pd.DataFrame) -> str:
+    """Markdown: the study, its data, runs and noise settings and, for exported results, how
+    and where they were made (``provenance.yaml``)."""
+    config_file = "/".join(config["path"].split("/")[-2:])
+    targets = ", ".join(f"`{t}`" for t in _ordered_targets(noise.targets.unique()) or noise.targets.unique())
+    text = (f"**Study `{config['name']}`** ({config_file}): {config['description']}\n\n"
+            f"**Data**: {'; '.join(sorted(runs.data_source.unique()))}. **Runs**: {len(runs)}; noise: etas "
+            f"{', '.join(f'{100 * e:g}%' for e in sorted(noise.eta.unique()))}, "
+            f"{_draws(noise)}, targets {targets}, "
+            f"scale `{noise['scale'].iloc[0]}`, {int(noise.test_images.iloc[0])} test images.")
+    if config.get("results_dir"):
+        made = yaml.safe_load((resolve(config["results_dir"]) / "provenance.yaml").read_text())
+        folder = Path(config["results_dir"])
+        shown = folder.relative_to(resolve(".")) if folder.is_relative_to(resolve(".")) else folder
+        text += (f"\n\n**Committed results** (`{shown}/`), "
+                 f"exported {made['exported']} from commit `{made['source_commit']}` on {made['machine']} "
+                 f"({made['platform']}; {', '.join(made['frameworks'])}), "
+                 f"{made['train_seconds_total'] / 60:.0f} min of training in all. "
+                 f"Nothing is recomputed to show them; `{made['regenerate']}` regenerates them.")
+    return text
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=resolve("."), check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def load_theory(study) -> dict[str, pd.DataFrame]:
+    """The theory measurements (``data/runs/<id>/theory/*.csv``) of every run of a study,
+    labelled with dataset, model and variant: keys ``checkpoints``, ``minibatch``, ``layers``."""
+    config = study if isinstance(study, dict) else load_study(study)
+    tables: dict[str, list] = {"checkpoints": [], "minibatch": [], "layers": []}
+    missing = []
+    for cell in expand(config):
+        folder = resolve(RUNS_DIR) / cell.run_id / "theory"
+        if not folder.is_dir():
+            missing.append(cell.run_id)
+            continue
+        labels = dict(dataset=cell.params["dataset"], model=cell.model, variant=cell.variant,
+                      learning_rate=cell.params["learning_rate"], batch_size_trained=cell.params["batch_size"])
+        for name in tables:
+            tables[name].append(pd.read_csv(folder / f"{name}.csv").assign(**labels))
+    if missing:
+        raise FileNotFoundError(f"no theory measurements for {', '.join(missing)}; run "
+                                f"`snakemake --cores 2 --config study={config['name']}`")
+    return {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
