@@ -112,12 +112,13 @@ def test_learning_rate_table_sweet_spot_and_claims():
     assert spots.best_clean_lr == 1e-3 and spots.best_eq14_lr == 1e-2
     # under noise: 0.70 x 0.942 at 1e-2 beats 0.80 x 0.767 at 1e-3
     assert spots.sweet_spot_lr == 1e-2 and spots.interior
-    claims = analysis.learning_rate_claims(table)
+    claims = analysis.learning_rate_claims(table).set_index("id")
     # three trained runs: even a perfect rank correlation has exact p = 1/3 (scipy's asymptotic
     # p is 0), so no trend over three learning rates can be significant
-    assert claims.verdict.tolist()[0] == "supported"
-    assert claims.verdict.tolist()[1:] == ["inconclusive"] * 3
-    assert "p = 0.33" in claims.evidence.iloc[1]
+    assert claims.loc["lr-sweet-spot", "verdict"] == "supported"
+    for claim in ("lr-higher-more-robust", "lr-raises-step-noise", "step-noise-more-robust"):
+        assert claims.loc[claim, "verdict"] == "inconclusive"
+    assert "p = 0.33" in claims.loc["lr-higher-more-robust", "evidence"]
 
 
 def ablation_noise(repeats=6):
@@ -180,9 +181,9 @@ def test_architecture_ranking_and_claims():
     assert table["rank"].tolist()[:4] == [1, 2, 3, 4] and pd.isna(table["rank"].iloc[4])
     assert table.trained.tolist() == [True] * 4 + [False]
     assert table.a_avr_lo.lt(table.a_avr).all()
-    claims = analysis.architecture_claims(table).set_index("claim").verdict.tolist()
-    assert claims[3] == "supported"           # VGG above every other model
-    assert claims[0] == "inconclusive"        # four models: no significant rank correlation
+    claims = analysis.architecture_claims(table).set_index("id").verdict
+    assert claims["vgg-among-most-robust"] == "supported"  # VGG above every other model
+    assert claims["deeper-more-robust"] == "inconclusive"  # four models: exact p >= 1/12, never significant
     fig = plots.architecture_figure(table)
     assert len(fig.axes) == 3
 

@@ -111,11 +111,11 @@ def test_theory_claims_on_known_answers():
              batch_size=b, batch=k, power=10 / b * (1 + 0.01 * k), predicted=10 / b)
         for v in ("BN", "no BN") for t in (False, True) for b in (8, 32) for k in range(-2, 3)])
     from test_analysis import synthetic_noise
-    claims = analysis.theory_claims(checkpoints, minibatch, synthetic_noise()).set_index("claim")
-    verdicts = claims.verdict.tolist()
-    assert verdicts[0] == "supported"  # eq. 7: ratio 1 within the CI everywhere
-    assert verdicts[1] == "supported"  # power exactly 10 / |B|: slope -1
-    assert verdicts[2] == "supported"  # batch statistics change nothing here
-    assert all(v == "supported" for v in verdicts[3:7]), "BN has lower C, relative C, loss range, beta"
-    assert verdicts[7] == "inconclusive", "same SGD noise power with and without BN"
-    assert verdicts[8] == "supported", "the lower-C BN model is the less robust one"
+    verdicts = analysis.theory_claims(checkpoints, minibatch, synthetic_noise()).set_index("id").verdict
+    assert verdicts["eq7-noise-power"] == "supported"  # ratio 1 within the CI everywhere
+    assert verdicts["eq7-one-over-batch"] == "supported"  # power exactly 10 / |B|: slope -1
+    assert verdicts["eq7-with-batch-statistics"] == "supported"  # batch statistics change nothing here
+    for claim in ("bn-lowers-c", "bn-lowers-relative-c", "bn-smooths-loss", "bn-lowers-beta"):
+        assert verdicts[claim] == "supported", "BN has lower C, relative C, loss range, beta"
+    assert verdicts["bn-lowers-sgd-noise"] == "inconclusive", "same SGD noise power with and without BN"
+    assert verdicts["more-noise-more-robust"] == "supported", "the lower-C BN model is the less robust one"

@@ -75,7 +75,13 @@ class Study:
                 for other in ("no BN", "partial BN") if (d, m, other) in self.clean.index]
 
 
-#: every claim, in the order of the paper
+def checked(id: str, section: str, wording: str, needs: str, evidence: Evidence) -> dict:
+    """A claims-table row for evidence a topic's checklist computed in place (the theory and
+    companion studies): the same verdicts and columns as :func:`claims_checklist`."""
+    return Claim(id, section, wording, needs, lambda _: evidence).check(None)
+
+
+#: every claim of the paper, in its order
 CLAIMS: dict[str, Claim] = {}
 
 

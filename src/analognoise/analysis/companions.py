@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics
-from ..significance import UNTESTABLE, spearman, verdict
+from ..significance import spearman
+from .claims import Evidence, checked
 from .tables import _settings, eq14, is_trained
 
 
@@ -54,33 +55,31 @@ def learning_rate_claims(table: pd.DataFrame) -> pd.DataFrame:
     """The learning-rate paper's claims and the eq. 7 link, checked (verdicts as elsewhere)."""
     rows = []
 
-    def add(claim, passed, total, evidence, needs):
-        rows.append(dict(claim=claim, verdict=verdict(passed, total), evidence=evidence if total else f"needs {needs}"))
-
     trained_runs = table[table.trained].groupby("model").size()
     spots = sweet_spots(table)
     spots = spots[spots.model.map(trained_runs).fillna(0) >= 3]
-    add("There is a sweet spot: the learning rate with the best accuracy under noise lies strictly "
-        "inside the range, with worse results at both ends.", int(spots.interior.sum()), len(spots),
-        "; ".join(f"{r.model}: sweet spot {r.sweet_spot_lr:g} (accuracy under noise {100 * r.sweet_spot_noisy_accuracy:.1f}%), "
-                  f"best clean accuracy at {r.best_clean_lr:g}" for r in spots.itertuples()),
-        "three or more trained runs per model")
+    rows.append(checked(
+        "lr-sweet-spot", "learning-rate study", "There is a sweet spot: the learning rate with the best accuracy under "
+        "noise lies strictly inside the range, with worse results at both ends.", "three or more trained runs per model",
+        Evidence(int(spots.interior.sum()), len(spots), "; ".join(
+            f"{r.model}: sweet spot {r.sweet_spot_lr:g} (accuracy under noise {100 * r.sweet_spot_noisy_accuracy:.1f}%), "
+            f"best clean accuracy at {r.best_clean_lr:g}" for r in spots.itertuples()))))
 
     groups = [(m, g[g.trained]) for m, g in table.groupby("model")]
     groups = [(m, g) for m, g in groups if len(g) >= 3]
-    for x, y, claim in (("learning_rate", "a_avr", "Among models that trained, a higher learning rate gives a "
-                         "more noise-resistant model (eq. 14 rises with the learning rate)."),
-                        ("learning_rate", "step_noise_power", "The per-step gradient noise alpha^2 C / |B| (eq. 7) "
-                         "rises with the learning rate."),
-                        ("step_noise_power", "a_avr", "More per-step gradient noise in training gives a more "
-                         "noise-resistant model (eq. 14 rises with alpha^2 C / |B|).")):
+    for id, x, y, claim in (("lr-higher-more-robust", "learning_rate", "a_avr", "Among models that trained, a higher "
+                             "learning rate gives a more noise-resistant model (eq. 14 rises with the learning rate)."),
+                            ("lr-raises-step-noise", "learning_rate", "step_noise_power", "The per-step gradient noise "
+                             "alpha^2 C / |B| (eq. 7) rises with the learning rate."),
+                            ("step-noise-more-robust", "step_noise_power", "a_avr", "More per-step gradient noise in "
+                             "training gives a more noise-resistant model (eq. 14 rises with alpha^2 C / |B|).")):
         usable = [(m, g) for m, g in groups if {x, y} <= set(g) and g[[x, y]].notna().all().all()]
         tests = [(m, len(g), *spearman(g[x], g[y])) for m, g in usable]
-        rows.append(dict(claim=claim + " Spearman rank correlation, significant at p < 0.05 (exact p for few runs).",
-                         verdict=verdict(sum(rho > 0 and p < 0.05 for _, _, rho, p in tests), len(tests),
-                                         sum(rho < 0 and p < 0.05 for _, _, rho, p in tests)),
-                         evidence="; ".join(f"{m}: rho {rho:+.2f} (p = {p:.2g}) over {n} trained runs"
-                                            for m, n, rho, p in tests) if tests else "needs three or more trained runs per model"))
+        rows.append(checked(id, "learning-rate study", claim + " Spearman rank correlation, significant at p < 0.05 "
+                            "(exact p for few runs).", "three or more trained runs per model", Evidence(
+                                sum(rho > 0 and p < 0.05 for _, _, rho, p in tests), len(tests),
+                                "; ".join(f"{m}: rho {rho:+.2f} (p = {p:.2g}) over {n} trained runs" for m, n, rho, p in tests),
+                                failed=sum(rho < 0 and p < 0.05 for _, _, rho, p in tests))))
     return pd.DataFrame(rows)
 
 
@@ -104,32 +103,34 @@ def architecture_claims(table: pd.DataFrame) -> pd.DataFrame:
     deeper models, and models with more redundancy (more parameters; VGG), are more robust."""
     trained = table[table.trained]
     rows = []
-    for column, claim in (("weight_layers", "Deeper models are more robust to weight noise (eq. 14 rises with "
-                           "the number of weight layers)."),
-                          ("parameters", "Models with more redundancy are more robust (eq. 14 rises with the "
-                           "parameter count)."),
-                          ("final_channels", "Wider models are more robust (eq. 14 rises with the features "
-                           "entering the classifier).")):
+    section = "architecture benchmark"
+    for id, column, claim in (("deeper-more-robust", "weight_layers", "Deeper models are more robust to weight noise "
+                               "(eq. 14 rises with the number of weight layers)."),
+                              ("more-parameters-more-robust", "parameters", "Models with more redundancy are more "
+                               "robust (eq. 14 rises with the parameter count)."),
+                              ("wider-more-robust", "final_channels", "Wider models are more robust (eq. 14 rises "
+                               "with the features entering the classifier).")):
+        wording = claim + " Spearman rank correlation over the trained models, significant at p < 0.05 (exact p for few models)."
+        needs = f"three or more trained models with different {column.replace('_', ' ')}"
         if trained[column].nunique() < 3:
-            rows.append(dict(claim=claim, verdict=UNTESTABLE, evidence="needs three or more trained models "
-                             f"with different {column.replace('_', ' ')}"))
+            rows.append(checked(id, section, wording, needs, Evidence(0, 0, "")))
             continue
         rho, p_value = spearman(trained[column], trained.a_avr)
         significant = p_value < 0.05
-        rows.append(dict(claim=claim + " Spearman rank correlation over the trained models, significant at p < 0.05 "
-                         "(exact p for few models).",
-                         verdict=verdict(int(significant and rho > 0), 1, int(significant and rho < 0)),
-                         evidence=f"rho {rho:+.2f} (p = {p_value:.2g}) over {len(trained)} models"))
+        rows.append(checked(id, section, wording, needs, Evidence(
+            int(significant and rho > 0), 1, f"rho {rho:+.2f} (p = {p_value:.2g}) over {len(trained)} models",
+            failed=int(significant and rho < 0))))
     vgg, others = trained[trained.family == "VGG"], trained[trained.family != "VGG"]
-    claim = "VGG, the most redundant design, is among the most robust (its eq. 14 CI lies above the other families' means)."
+    wording = "VGG, the most redundant design, is among the most robust (its eq. 14 CI lies above the other families' means)."
+    needs = "a trained VGG16 and other trained models"
     if vgg.empty or others.empty:
-        rows.append(dict(claim=claim, verdict=UNTESTABLE, evidence="needs a trained VGG16 and other trained models"))
+        rows.append(checked("vgg-among-most-robust", section, wording, needs, Evidence(0, 0, "")))
     else:
         v = vgg.iloc[0]
         above = int((v.a_avr_lo > others.a_avr).sum())
         below = int((v.a_avr_hi < others.a_avr).sum())
-        rows.append(dict(claim=claim, verdict=verdict(above, len(others), below),
-                         evidence=f"VGG16 eq. 14 {100 * v.a_avr:.1f}% [{100 * v.a_avr_lo:.1f}, {100 * v.a_avr_hi:.1f}], "
-                                  f"rank {int(v['rank'])} of {len(trained)}; above {above}, below {below} of "
-                                  f"{len(others)} other models"))
+        rows.append(checked("vgg-among-most-robust", section, wording, needs, Evidence(
+            above, len(others), f"VGG16 eq. 14 {100 * v.a_avr:.1f}% [{100 * v.a_avr_lo:.1f}, {100 * v.a_avr_hi:.1f}], "
+            f"rank {int(v['rank'])} of {len(trained)}; above {above}, below {below} of {len(others)} other models",
+            failed=below)))
     return pd.DataFrame(rows)

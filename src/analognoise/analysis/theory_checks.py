@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics
-from ..significance import verdict
+from .claims import Evidence, checked
 
 
 def minibatch_summary(minibatch: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -43,14 +43,13 @@ def theory_claims(checkpoints: pd.DataFrame, minibatch: pd.DataFrame, noise: pd.
     """Section II's statements, and what the measurements say (verdicts as in claims_checklist)."""
     rows = []
 
-    def add(claim, passed, total, evidence, needs="", failed=None):
-        rows.append(dict(claim=claim, verdict=verdict(passed, total, failed),
-                         evidence=evidence if total else f"needs {needs}"))
+    def add(id, claim, passed, total, evidence, needs="", failed=None):
+        rows.append(checked(id, "II", claim, needs, Evidence(passed, total, evidence, failed)))
 
     summary = minibatch_summary(minibatch)
     independent = summary[~summary.training]
     inside = (independent.ratio_lo <= 1) & (1 <= independent.ratio_hi)
-    add("Eq. 7: the minibatch gradient noise power is alpha^2 C / |B| (BN with moving statistics, "
+    add("eq7-noise-power", "Eq. 7: the minibatch gradient noise power is alpha^2 C / |B| (BN with moving statistics, "
         "samples independent).", int(inside.sum()), len(independent),
         f"measured / predicted power: median {independent.ratio.median():.2f}, range "
         f"{independent.ratio.min():.2f}-{independent.ratio.max():.2f}; the 95% CI contains 1 in "
@@ -62,12 +61,12 @@ def theory_claims(checkpoints: pd.DataFrame, minibatch: pd.DataFrame, noise: pd.
             slopes.append(power_law_fit(g)[0])
     slopes = np.array(slopes)
     near = np.abs(slopes + 1) <= 0.25
-    add("The noise power scales as 1/|B| in both BN modes (log-log slope -1 +- 0.25; the finite-pool "
+    add("eq7-one-over-batch", "The noise power scales as 1/|B| in both BN modes (log-log slope -1 +- 0.25; the finite-pool "
         "factor steepens it slightly).", int(near.sum()), len(slopes),
         f"slopes: median {np.median(slopes):.2f}, range {slopes.min():.2f} to {slopes.max():.2f}"
         if len(slopes) else "", "two or more batch sizes", failed=int((~near).sum()))
     coupled = summary[summary.training & (summary.variant != "no BN") & (summary.epoch > 0)]
-    add("With BN's batch statistics (what SGD sees) the power is still what eq. 7 predicts from the "
+    add("eq7-with-batch-statistics", "With BN's batch statistics (what SGD sees) the power is still what eq. 7 predicts from the "
         "independent-sample C (trained checkpoints).",
         int(((coupled.ratio_lo <= 1) & (1 <= coupled.ratio_hi)).sum()), len(coupled),
         f"measured / predicted: median {coupled.ratio.median():.2f}, range "
@@ -81,10 +80,10 @@ def theory_claims(checkpoints: pd.DataFrame, minibatch: pd.DataFrame, noise: pd.
             continue
         merged = bn.merge(other, on="epoch", suffixes=("_bn", "_other"))
         pairs.append((model, merged))
-    for column, claim in (("c", "BN lowers the gradient noise C (eq. 6) of training."),
-                          ("relative_c", "BN lowers the gradient noise relative to the gradient, C / ||g_D||^2."),
-                          ("loss_range", "BN smooths the loss: a smaller loss change along the gradient (Lipschitzness)."),
-                          ("beta_smoothness", "BN makes gradients more predictive: a smaller effective beta-smoothness.")):
+    for column, id, claim in (("c", "bn-lowers-c", "BN lowers the gradient noise C (eq. 6) of training."),
+                              ("relative_c", "bn-lowers-relative-c", "BN lowers the gradient noise relative to the gradient, C / ||g_D||^2."),
+                              ("loss_range", "bn-smooths-loss", "BN smooths the loss: a smaller loss change along the gradient (Lipschitzness)."),
+                              ("beta_smoothness", "bn-lowers-beta", "BN makes gradients more predictive: a smaller effective beta-smoothness.")):
         evidence, passed, total = [], 0, 0
         for model, merged in pairs:
             trained = merged[merged.epoch > 0]
@@ -93,7 +92,7 @@ def theory_claims(checkpoints: pd.DataFrame, minibatch: pd.DataFrame, noise: pd.
             evidence.append(f"{model}: " + ", ".join(
                 f"epoch {int(r.epoch)} {r[f'{column}_bn']:.3g} vs {r[f'{column}_other']:.3g}"
                 for _, r in trained.iterrows()))
-        add(claim + " (BN vs no BN, at each trained checkpoint)", passed, total, "; ".join(evidence),
+        add(id, claim + " (BN vs no BN, at each trained checkpoint)", passed, total, "; ".join(evidence),
             "BN and no-BN runs of one model")
 
     sgd = summary[summary.training & (summary.epoch > 0)]
@@ -102,7 +101,7 @@ def theory_claims(checkpoints: pd.DataFrame, minibatch: pd.DataFrame, noise: pd.
         at = g[g.batch_size == g.batch_size.max()]
         merged = at[at.variant == "BN"].merge(at[at.variant != "BN"], on="epoch", suffixes=("_bn", "_other"))
         compared.append((model, int(at.batch_size.max()), merged))
-    add("BN lowers the minibatch gradient noise power SGD sees (batch statistics, largest measured "
+    add("bn-lowers-sgd-noise", "BN lowers the minibatch gradient noise power SGD sees (batch statistics, largest measured "
         "batch; BN vs no BN, 95% CIs apart).",
         sum(int((m.power_hi_bn < m.power_lo_other).sum()) for _, _, m in compared),
         sum(len(m) for _, _, m in compared),
@@ -122,6 +121,6 @@ def theory_claims(checkpoints: pd.DataFrame, minibatch: pd.DataFrame, noise: pd.
         passed += int(ordered.a_avr.is_monotonic_increasing)
         evidence.append(f"{model}: " + ", ".join(
             f"{r.variant} C {r.c:.3g}, eq. 14 {100 * r.a_avr:.1f}%" for r in ordered.itertuples()))
-    add("More gradient noise in training gives a more noise-resistant model (higher C, higher eq. 14).",
+    add("more-noise-more-robust", "More gradient noise in training gives a more noise-resistant model (higher C, higher eq. 14).",
         passed, total, "; ".join(evidence), "two variants of one model")
     return pd.DataFrame(rows)
