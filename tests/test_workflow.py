@@ -89,7 +89,7 @@ def test_editing_a_page_template_rebuilds_that_page_and_the_book(built):
 def test_editing_a_library_module_rebuilds_the_pages_that_use_it(built):
     edit(built / "src/analognoise/plots.py")
     _, pages = planned(snakemake(built, "--config", "study=quick", f"notebook_runner={STAND_IN}"))
-    edit(built / "src/analognoise/analysis.py")
+    edit(built / "src/analognoise/analysis/claims.py")
     _, with_analysis = planned(snakemake(built, "--config", "study=quick", f"notebook_runner={STAND_IN}"))
     assert "results" in pages and "theory_smoothness" in pages
     assert not {"audit", "runs"} & pages, "the audit and the runs page draw no figures"

@@ -80,26 +80,37 @@ THEORY_RUNS = {run for page in THEORY_PAGES if page in CHAPTERS for run in page_
 
 
 _IMPORT = re.compile(r"from analognoise(?:\.(\w+))? import ([\w ,]+)|import analognoise\.(\w+)")
-_RELATIVE_IMPORT = re.compile(r"^from \.(\w*) import ([\w ,()]+)", re.M)
+_RELATIVE_IMPORT = re.compile(r"^from (\.+)(\w*) import ([\w ,()]+)", re.M)
 LIBRARY = Path("src/analognoise")
 
 
+def _module_files(name):
+    """The source files of library module ``name`` (a package: all of its files)."""
+    if (LIBRARY / name).is_dir():
+        return sorted((LIBRARY / name).glob("*.py"))
+    return [LIBRARY / f"{name}.py"] if (LIBRARY / f"{name}.py").is_file() else []
+
+
 def library_sources(notebook):
-    """The library modules a notebook uses, with every module they import in turn."""
+    """The library source files a notebook uses, with every module they import in turn."""
     todo = set()
     for module, names, plain in _IMPORT.findall(Path(notebook).read_text()):
         todo |= {module or plain} if (module or plain) else {n.strip() for n in names.split(",")}
-    seen = set()
+    seen, files = set(), set()
     while todo:
         name = todo.pop()
-        source = LIBRARY / f"{name}.py"
-        if name in seen or not source.is_file():
+        if name in seen:
             continue
         seen.add(name)
-        for module, names in _RELATIVE_IMPORT.findall(source.read_text()):
-            todo |= {module} if module else {n.strip(" ()") for n in names.split(",")}
+        for source in _module_files(name):
+            files.add(str(source))
+            in_package = source.parent != LIBRARY
+            for dots, module, names in _RELATIVE_IMPORT.findall(source.read_text()):
+                if in_package and len(dots) == 1:
+                    continue  # a sibling in the same package: already among its files
+                todo |= {module} if module else {n.strip(" ()") for n in names.split(",")}
     paper_data = sorted(str(p) for p in (LIBRARY / "paper").glob("*.csv")) if "analysis" in seen else []
-    return sorted(str(LIBRARY / f"{name}.py") for name in seen) + paper_data
+    return sorted(files) + paper_data
 
 
 def as_yaml(parameters):
