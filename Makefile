@@ -10,7 +10,7 @@ ANALOGNOISE_DATA_DIR ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/
 export ANALOGNOISE_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup test book results pretrained benchmark clean
+.PHONY: setup test book results commit-runs pretrained benchmark clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing analognoise with its dependencies"
@@ -40,6 +40,11 @@ results: setup
 
 # the noise engine (a noise trial vs a clean pass) and training throughput (threads, parallel
 # jobs, the project's loop vs plain model.fit), each measured as ratios within one run
+# commit a long study's runs as they stand (finished weights, partial training state) into
+# results/<study>/, so that the next machine resumes them: make commit-runs STUDY=paper-accuracy
+commit-runs: setup
+	$(PY) workflow/scripts/commit_runs.py $(STUDY)
+
 # pretrained models (studies/pretrained/<name>.yaml) under the noise grid and every noise target,
 # into results/<name>/ (committed; the book's "Pretrained models" chapter shows it)
 CONFIG ?= studies/pretrained/crosssim-keras-resnet.yaml

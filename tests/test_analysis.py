@@ -333,3 +333,10 @@ def test_collapsed_trials_are_counted_with_both_scorings():
     assert table.loc["all", "collapsed"] == 2 and table.loc["all", "from_eta"] == 0.2
     assert table.loc["all", "accuracy_as_scored"] == 0.0 and table.loc["all", "as_argmax_of_nan"] == pytest.approx(0.1)
     assert list(table.index) == ["all"]
+
+
+def test_a_study_whose_models_did_not_train_tests_no_claim():
+    noise = pairs_noise({8: 0.05}, clean=(0.2, 0.15))  # e.g. the smoke study: 1 epoch on 512 images
+    claims = analysis.claims_checklist(noise)
+    assert (claims.verdict == "not testable in this study").all() and len(claims) == len(analysis.CLAIMS)
+    assert analysis.ablation_findings(noise.assign(targets="kernels")).finding.tolist() == ["not testable in this study"]

@@ -30,7 +30,10 @@ def test_atomic_path_leaves_the_old_result_when_writing_fails(tmp_path):
 def test_committed_weights_make_a_finished_run_without_training(tmp_path, data_root, monkeypatch):
     trained = training.train_run(tiny(), tmp_path / "here", data_root, verbose=0)
     monkeypatch.setattr(runs, "resolve", lambda path: tmp_path / path)  # a fresh clone's project root
-    exported = runs.export_model(trained, tmp_path / "results/study/models")
+    monkeypatch.setattr(runs, "RUNS_DIR", str(tmp_path / "here"))
+    states = runs.export_runs([trained.name, "cifar10-resnet8-bnall-00000000"], tmp_path / "results/study")
+    assert states == {trained.name: "model", "cifar10-resnet8-bnall-00000000": "not started"}
+    exported = tmp_path / "results/study/models" / f"{trained.name}.weights.h5"
     assert exported.stat().st_size < 2_000_000, "weights only, no optimizer state"
     assert runs.committed_models(trained.name) == [exported]
 

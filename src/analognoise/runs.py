@@ -61,12 +61,12 @@ def atomic_path(target, directory: bool = False):
             tmp.unlink()
 
 
-def run_dir(run_id: str, runs_dir=RUNS_DIR) -> Path:
-    return resolve(runs_dir) / run_id
+def run_dir(run_id: str, runs_dir=None) -> Path:
+    return resolve(runs_dir or RUNS_DIR) / run_id
 
 
-def partial_dir(run_id: str, runs_dir=RUNS_DIR) -> Path:
-    return resolve(runs_dir) / f"{run_id}.partial"
+def partial_dir(run_id: str, runs_dir=None) -> Path:
+    return resolve(runs_dir or RUNS_DIR) / f"{run_id}.partial"
 
 
 def checkpoint_path(run_dir, epoch: int) -> Path:
@@ -176,6 +176,9 @@ def restore_model(weights: Path, runs_dir=RUNS_DIR) -> Path:
     target = run_dir(rid, runs_dir)
     with atomic_path(target, directory=True) as tmp:
         model.save(tmp / MODEL)
+        last = checkpoint_path(tmp, record["params"]["epochs"])  # the trained weights are its last checkpoint
+        last.parent.mkdir()
+        model.save_weights(last)
         shutil.copyfile(weights.with_name(f"{rid}.history.csv"), tmp / HISTORY)
         origin = os.path.relpath(weights, project_root())
         (tmp / RECORD).write_text(yaml.safe_dump({**record, "restored_from": origin}, sort_keys=False))
@@ -213,3 +216,23 @@ def epochs_done(partial) -> int:
     """Epochs finished by a partial run (0 if none)."""
     state = resolve(partial) / STATE_INFO
     return json.loads(state.read_text())["epochs_done"] if state.is_file() else 0
+
+
+def export_runs(run_ids, dest) -> dict[str, str]:
+    """Commit a study's runs into its results folder ``dest`` (``results/<study>/``): each
+    finished run's weights and record to ``models/`` (its partial state, if one was committed,
+    is removed), each run still training to ``partial/`` (its last finished epoch). Returns
+    run id -> "model", "partial" or "not started"."""
+    dest = resolve(dest)
+    done = {}
+    for rid in run_ids:
+        if (run_dir(rid) / RECORD).is_file():
+            export_model(run_dir(rid), dest / "models")
+            shutil.rmtree(dest / "partial" / rid, ignore_errors=True)
+            done[rid] = "model"
+        elif epochs_done(partial_dir(rid)):
+            export_partial(partial_dir(rid), dest / "partial")
+            done[rid] = f"partial ({epochs_done(partial_dir(rid))} epochs)"
+        else:
+            done[rid] = "not started"
+    return done

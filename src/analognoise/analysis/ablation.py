@@ -107,6 +107,9 @@ def ablation_findings(noise: pd.DataFrame) -> pd.DataFrame:
     """The questions the ablation answers, each with a finding and the evidence in numbers.
     Models that did not train (:func:`is_trained`) are left out."""
     noise = noise[~noise.run_id.isin(untrained_runs(noise).run_id)]
+    if noise.empty:
+        return pd.DataFrame([dict(question="Which weights carry the loss?", finding=UNTESTABLE,
+                                  evidence="needs a trained model: none of this study's models trained")])
     table = ablation_eq14(noise)
     a = table.set_index(["model", "variant", "targets"])
     sources = degradation_sources(noise)

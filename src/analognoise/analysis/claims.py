@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics
-from ..significance import SUPPORTED, direction, holm, slope, verdict, welch
+from ..significance import SUPPORTED, UNTESTABLE, direction, holm, slope, verdict, welch
 from .paper import DATASET_LABELS, paper_table4
 from .tables import budget_caveat, eq14, summarize, untrained_runs
 
@@ -251,5 +251,10 @@ def claims_checklist(noise: pd.DataFrame) -> pd.DataFrame:
     caveat (the study's budget, the same for every claim). Models that did not train
     (:func:`~analognoise.analysis.tables.is_trained`) are left out of every check."""
     caveat = budget_caveat(noise)
-    study = Study(noise[~noise.run_id.isin(untrained_runs(noise).run_id)])
+    trained = noise[~noise.run_id.isin(untrained_runs(noise).run_id)]
+    if trained.empty:  # nothing to check any claim on
+        return pd.DataFrame([dict(id=c.id, section=c.section, claim=c.wording, verdict=UNTESTABLE,
+                                  evidence="needs a trained model: none of this study's models trained", caveat=caveat)
+                             for c in CLAIMS.values()])
+    study = Study(trained)
     return pd.DataFrame([{**c.check(study), "caveat": caveat} for c in CLAIMS.values()])
