@@ -53,7 +53,7 @@ def test_tables_show_ours_beside_the_paper():
     summary = analysis.summarize(noise)
     table = analysis.accuracy_table(summary, "cifar10")
     assert table.loc[("ResNet-20", "BN"), ("0%", "paper")] == "92.16"
-    assert table.loc[("ResNet-20", "BN"), ("0%", "ours")] == "90.00"
+    assert table.loc[("ResNet-20", "BN"), ("0%", "ours")] == "90.00 ± 5.96", "clean: a binomial interval over 100 images"
     assert "±" in table.loc[("ResNet-20", "no BN"), ("40%", "ours")]
     assert table.loc[("ResNet-32", "no BN"), ("40%", "ours")] == "–"
     assert ("ResNet-20", "partial BN") not in table.index

@@ -42,3 +42,13 @@ def test_summary_per_eta_and_empty_eq14():
     assert s.loc[1, "accuracy"] == pytest.approx(0.5) and s.loc[1, "accuracy_lo"] < 0.5
     with pytest.raises(ValueError, match="non-zero eta"):
         metrics.average_normalized_accuracy(t[t.eta == 0])
+
+
+def test_a_clean_accuracy_gets_a_binomial_interval_over_the_test_images():
+    from analognoise import metrics as m
+    acc, lo, hi = m.wilson_ci(0.9, 1000)
+    assert lo == pytest.approx(0.8797, abs=1e-3) and hi == pytest.approx(0.9170, abs=1e-3)
+    table = pd.DataFrame(dict(eta=[0.0, 0.0], repeat=[0, 1], accuracy=[0.9, 0.9], normalized_accuracy=[1.0, 1.0],
+                              nonfinite_fraction=[0.0, 0.0], seed=[0, 0], test_images=[1000, 1000]))
+    row = m.summarize_by_eta(table).iloc[0]
+    assert row.accuracy_lo == pytest.approx(lo) and row.accuracy_hi == pytest.approx(hi)

@@ -29,6 +29,16 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def wilson_ci(accuracy: float, images: int, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(accuracy, lower, upper): the Wilson score interval of an accuracy measured on
+    ``images`` test images (a binomial proportion), for a clean accuracy, which has no draws
+    to take an interval over."""
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    centre = (accuracy + z * z / (2 * images)) / (1 + z * z / images)
+    half = z * np.sqrt(accuracy * (1 - accuracy) / images + z * z / (4 * images * images)) / (1 + z * z / images)
+    return float(accuracy), float(centre - half), float(centre + half)
+
+
 def samples(group: pd.DataFrame, column: str) -> np.ndarray:
     """What a CI is taken over: per-training-seed means if the rows come from several training
     seeds (column ``seed``), else the individual noise trials."""
@@ -38,11 +48,14 @@ def samples(group: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def summarize_by_eta(table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Per eta: mean accuracy and normalised accuracy (eq. 13) with CIs (see :func:`samples`),
-    the number of trials and of training seeds, and the mean non-finite fraction."""
+    """Per eta: mean accuracy and normalised accuracy (eq. 13) with CIs (see :func:`samples`;
+    the clean accuracy of one model: a Wilson interval over the test images), the number of
+    trials and of training seeds, and the mean non-finite fraction."""
     rows = []
     for eta, group in table.groupby("eta", sort=True):
         acc, acc_lo, acc_hi = mean_ci(samples(group, "accuracy"), confidence)
+        if eta == 0 and acc_lo == acc_hi and "test_images" in group:  # clean: binomial over the test images
+            acc, acc_lo, acc_hi = wilson_ci(acc, int(group["test_images"].iloc[0]), confidence)
         norm, norm_lo, norm_hi = mean_ci(samples(group, "normalized_accuracy"), confidence)
         rows.append(dict(
             eta=eta, trials=len(group), seeds=group["seed"].nunique() if "seed" in group else 1,
