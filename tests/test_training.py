@@ -154,3 +154,11 @@ def test_inject_run_with_folded_bn(tmp_path, data_root):
     assert folded.clean_accuracy.iloc[0] == plain.clean_accuracy.iloc[0], "folding keeps the outputs"
     noisy = folded[folded.eta == 0.2]
     assert len(noisy) == 2 and (noisy.nonfinite_fraction == 0).all(), "no BN variance left to go negative"
+
+
+def test_a_diverging_run_stops_without_saving_a_nan_state(tmp_path, data_root):
+    p = tiny(epochs=2, learning_rate=1e6, lr_schedule="constant", bn="none")
+    with pytest.raises(FloatingPointError, match="diverged in epoch 1"):
+        training.train_run(p, tmp_path, data_root, verbose=0)
+    partial = tmp_path / f"{params.run_id(p)}.partial"
+    assert runs.epochs_done(partial) == 0 and not (tmp_path / params.run_id(p)).exists()

@@ -153,6 +153,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.model.save_weights(initial)
 
     def on_epoch_end(self, epoch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):  # diverged: keep the last good state, never a NaN one
+            raise FloatingPointError(f"training diverged in epoch {epoch + 1} (loss {loss}); the run stays "
+                                     f"partial at epoch {epoch}: lower the learning rate")
         if epoch + 1 in checkpoint_epochs(self.params_["epochs"]):
             self.model.save_weights(runs.checkpoint_path(self.workdir, epoch + 1))
         row = {"epoch": epoch + 1, "learning_rate": learning_rate_at(epoch, self.params_),
