@@ -83,3 +83,22 @@ def test_the_notebook_runs_on_a_model_file(trained, data_root, tmp_path):
                                         etas="0,0.1", repeats="2", data_dir=str(data_root),
                                         output=str(tmp_path / "table.csv")))
     assert len(pd.read_csv(tmp_path / "table.csv")) == 4
+
+
+def test_a_pretrained_models_config_into_a_results_folder(trained, data_root, tmp_path):
+    import yaml
+
+    _, _, folder = trained
+    config = dict(name="mine", description="two files of one model", models=[str(folder / "ours.keras"),
+                                                                                 str(folder / "ours.h5")],
+                  dataset="cifar10", preprocessing="per_channel", data_dir=str(data_root),
+                  noise=dict(etas=[0.0, 0.2], repeats=2, targets="trainable", scale="tensor", test_subset=None, seed=0),
+                  ablation=dict(targets=["kernels"], repeats=1))
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    dest = external.evaluate_models(tmp_path / "mine.yaml", tmp_path / "results" / "mine", work=tmp_path / "work")
+    models, noise_table = pd.read_csv(dest / "models.csv"), pd.read_csv(dest / "noise.csv")
+    assert len(models) == 2 and models.clean_accuracy.nunique() == 1 and (models.model == "ours").all()
+    assert len(noise_table) == 2 * (2 * 2 + 2 * 1) and set(noise_table.targets) == {"trainable", "kernels"}
+    assert len(list((dest / "correct").glob("*.correct.npz"))) == 4
+    again = external.evaluate_models(tmp_path / "mine.yaml", tmp_path / "results" / "mine", work=tmp_path / "work")
+    pd.testing.assert_frame_equal(pd.read_csv(again / "noise.csv"), noise_table)  # resumed, not recomputed

@@ -110,8 +110,8 @@ def evaluate_model(model_file, dataset: str = "cifar10", preprocessing: str = "p
     images, labels = data.load_test_set(dataset, data_dir, test_subset)
     x = preprocess(images, cifar.x_train, preprocessing)
     name = model_id(model_file)
-    table = noise_grid(model, x, labels, etas, repeats, targets, scale, seed, name, batch_size)
-    correct = table.attrs["correct"]
+    correct = []
+    table = noise_grid(model, x, labels, etas, repeats, targets, scale, seed, name, batch_size, correct=correct)
     shown = os.path.relpath(check_model_file(model_file), project_root())
     table.insert(0, "run_id", name)
     table["model_file"] = shown if not shown.startswith("../../") else str(check_model_file(model_file))
@@ -143,11 +143,12 @@ def model_facts(model_file) -> dict:
                 weight_layers=kinds.count("Conv2D") + kinds.count("Dense"))
 
 
-def evaluate_models(config_file, dest=None) -> Path:
+def evaluate_models(config_file, dest=None, work=None) -> Path:
     """Every model of a pretrained-models config (``studies/pretrained/<name>.yaml``: models,
     dataset, preprocessing, data_dir, noise, optional ablation) under its noise grid and every
     ablation target; writes ``results/<name>/`` (``config.yaml``, ``models.csv``, ``noise.csv``,
-    ``provenance.yaml``) atomically and returns it."""
+    ``provenance.yaml``, ``correct/``) atomically and returns it. Each (model, targets) table is
+    kept in ``work`` (default ``data/external/<name>/``) as it is made, so a rerun resumes."""
     import platform
     import shutil
     import time
@@ -155,7 +156,7 @@ def evaluate_models(config_file, dest=None) -> Path:
     import keras
     import yaml
 
-    from .noise import save_correctness
+    from .noise import correctness_path
     from .paths import RESULTS_DIR
 
     config = yaml.safe_load(resolve(config_file).read_text())
@@ -166,27 +167,31 @@ def evaluate_models(config_file, dest=None) -> Path:
         (t, ablation.get("repeats", noise_settings["repeats"])) for t in ablation.get("targets", [])]
     for model_file in config["models"]:  # every file checked before any compute
         check_model_file(model_file)
-    tables, facts, correct, started = [], [], [], time.perf_counter()
+    tables, facts, started = [], [], time.perf_counter()
+    work = resolve(work or f"data/external/{config['name']}")  # one table per (model, targets): a rerun resumes
     for model_file in config["models"]:
         facts.append(dict(run_id=model_id(model_file), model=model_label(model_file),
                           model_file=os.path.relpath(resolve(model_file), project_root()), **model_facts(model_file)))
         for targets, repeats in plan:
-            print(f"{Path(model_file).name}: noise on {targets}", flush=True)
-            table = evaluate_model(model_file, config["dataset"], config["preprocessing"],
-                                   noise_settings["etas"], repeats, targets, noise_settings["scale"],
-                                   noise_settings.get("test_subset"), noise_settings.get("seed", 0),
-                                   config.get("data_dir"))
-            correct.append((f"{model_id(model_file)}-{targets}", table.attrs["correct"], int(table.test_images.iloc[0])))
-            tables.append(table)
-    noise = pd.concat(tables, ignore_index=True)
+            table_path = work / f"{model_id(model_file)}-{targets}.csv"
+            if table_path.is_file() and len(pd.read_csv(table_path)) == repeats * len(noise_settings["etas"]):
+                print(f"{Path(model_file).name}: noise on {targets} (done before: {table_path})", flush=True)
+            else:
+                print(f"{Path(model_file).name}: noise on {targets}", flush=True)
+                evaluate_model(model_file, config["dataset"], config["preprocessing"], noise_settings["etas"], repeats,
+                               targets, noise_settings["scale"], noise_settings.get("test_subset"),
+                               noise_settings.get("seed", 0), config.get("data_dir"), output=table_path)
+            tables.append(table_path)
+    noise = pd.concat([pd.read_csv(path) for path in tables], ignore_index=True)
     models = pd.DataFrame(facts).merge(noise[noise.eta == 0].groupby("run_id").clean_accuracy.first().reset_index())
     dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
     with atomic_path(dest, directory=True) as folder:
         shutil.copyfile(resolve(config_file), folder / "config.yaml")
         models.to_csv(folder / "models.csv", index=False)
         noise.to_csv(folder / "noise.csv", index=False)
-        for name, bits, images in correct:  # which test image each trial got right (noise.load_correctness)
-            save_correctness(folder / "correct" / f"{name}.csv", bits, images)
+        for path in tables:  # which test image each trial got right (noise.load_correctness)
+            (folder / "correct").mkdir(exist_ok=True)
+            shutil.copyfile(correctness_path(path), correctness_path(folder / "correct" / path.name))
         provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                           machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
                           frameworks=f"keras {keras.__version__} ({keras.backend.backend()})",

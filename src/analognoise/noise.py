@@ -179,14 +179,14 @@ class Evaluator:
 def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS,
                repeats: int = 5, targets: str = "trainable", scale: str = "tensor",
                seed: int = 0, run_id: str = "", batch_size: int = 1000,
-               progress: bool = True) -> pd.DataFrame:
+               progress: bool = True, correct: list | None = None) -> pd.DataFrame:
     """Evaluate the model under weight noise for every (eta, repeat).
 
     Returns the tidy noise table: eta, repeat, accuracy, nonfinite_fraction, clean_accuracy,
     normalized_accuracy (eq. 13), targets, scale, seed. eta = 0 is evaluated once (it is
     deterministic) and its row is repeated for every repeat. The model's weights are clean
-    again on return, also after an error. ``table.attrs["correct"]`` holds which test image
-    each trial got right: uint8 (rows, ceil(N / 8)), one row of packed bits per table row
+    again on return, also after an error. ``correct``, if given a list, receives which test
+    image each trial got right: one uint8 array of ceil(N / 8) packed bits per table row
     (``np.unpackbits(row, count=N)``), so the test images can be resampled later.
     """
     etas = validate_noise_params(etas, repeats, targets, scale)
@@ -195,7 +195,7 @@ def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS
     key = run_key(run_id)
     clean_correct, clean_finite = evaluate.correctness()
     clean_accuracy, clean_nonfinite = float(clean_correct.mean()), float(1.0 - clean_finite.mean())
-    rows, correct = [], []
+    rows, bits = [], []
     try:
         for eta in etas:
             started = time.perf_counter()
@@ -205,7 +205,7 @@ def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS
                 else:
                     noise.apply(eta, trial_seed(seed, key, eta, repeat))
                     right, finite = evaluate.correctness()
-                correct.append(np.packbits(right))
+                bits.append(np.packbits(right))
                 rows.append(dict(eta=eta, repeat=repeat, accuracy=float(right.mean()),
                                  nonfinite_fraction=float(1.0 - finite.mean())))
             if progress:
@@ -219,7 +219,8 @@ def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS
     table["clean_accuracy"] = clean_accuracy
     table["normalized_accuracy"] = normalized_accuracy(table["accuracy"], clean_accuracy)
     table["targets"], table["scale"], table["seed"] = targets, scale, seed
-    table.attrs["correct"] = np.stack(correct)
+    if correct is not None:
+        correct.extend(bits)
     return table
 
 
@@ -237,9 +238,9 @@ def inject_run(run_dir, etas=PAPER_ETAS, repeats: int = 5, targets: str = "train
     if targets == "folded":
         model = fold_batchnorm(model)
     x, y = load_test_data(record, test_subset, data_dir)
+    correct = []
     table = noise_grid(model, x, y, etas, repeats, targets, scale, seed, record["run_id"],
-                       batch_size)
-    correct = table.attrs["correct"]
+                       batch_size, correct=correct)
     table.insert(0, "run_id", record["run_id"])
     table["test_images"] = len(y)
     save_correctness(resolve(run_dir) / output, correct, len(y))
@@ -258,7 +259,7 @@ def save_correctness(table_path, correct: np.ndarray, images: int) -> None:
     """Write a noise table's packed per-image correctness (see :func:`noise_grid`) beside it."""
     with atomic_path(correctness_path(table_path)) as tmp:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, correct=correct, images=images)
+            np.savez_compressed(f, correct=np.stack(correct), images=images)
 
 
 def load_correctness(table_path) -> np.ndarray:
