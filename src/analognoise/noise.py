@@ -80,14 +80,10 @@ def trial_seed(base_seed: int, run_key: int, eta: float, repeat: int) -> np.rand
     return np.random.SeedSequence([int(base_seed), int(run_key), round(eta * 1_000_000), int(repeat)])
 
 
-def run_key(run_id: str) -> int:
-    """A 32-bit integer from a run id, for :func:`trial_seed`."""
-    return int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16)
-
-
-def _path_key(path: str) -> int:
-    """A 32-bit integer from a variable's path, for its own noise generator."""
-    return int(hashlib.sha256(path.encode()).hexdigest()[:8], 16)
+def run_key(name: str) -> int:
+    """A 32-bit integer from a name: a run id (for :func:`trial_seed`) or a variable's path
+    (for its own noise generator)."""
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
 
 
 @dataclass
@@ -132,7 +128,7 @@ class WeightNoise:
         base = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         return [
             (eta * t.scale) * np.random.default_rng(np.random.SeedSequence(
-                base.entropy, spawn_key=(*base.spawn_key, _path_key(t.variable.path)))).standard_normal(
+                base.entropy, spawn_key=(*base.spawn_key, run_key(t.variable.path)))).standard_normal(
                 t.clean.shape, dtype=np.float32)
             for t in self.targets
         ]
