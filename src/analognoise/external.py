@@ -112,9 +112,10 @@ def evaluate_model(model_file, dataset: str = "cifar10", preprocessing: str = "p
     name = model_id(model_file)
     correct = []
     table = noise_grid(model, x, labels, etas, repeats, targets, scale, seed, name, batch_size, correct=correct)
-    shown = os.path.relpath(check_model_file(model_file), project_root())
+    path = check_model_file(model_file)
+    shown = os.path.relpath(path, project_root())
     table.insert(0, "run_id", name)
-    table["model_file"] = shown if not shown.startswith("../../") else str(check_model_file(model_file))
+    table["model_file"] = shown if not shown.startswith("../../") else str(path)
     table["preprocessing"], table["dataset"] = preprocessing, dataset
     table["test_images"] = len(labels)
     table["data_source"] = data.describe_source(cifar.source)
