@@ -27,6 +27,11 @@ def images():
     return rng.normal(size=(64, 32, 32, 3)).astype("float32"), rng.integers(0, 10, 64)
 
 
+def draws(weight_noise, level, seed):
+    """The additive noise of one trial: noisy minus clean values, per target."""
+    return [values - t.clean for t, values in zip(weight_noise.targets, weight_noise.noisy(level, seed))]
+
+
 def snapshot(model):
     return {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.weights}
 
@@ -34,12 +39,12 @@ def snapshot(model):
 def test_noise_std_is_eta_times_weight_std_per_tensor(model):
     eta = 0.2
     wn = noise.WeightNoise(model, "trainable", "tensor")
-    for t, n in zip(wn.targets, wn.draw(eta, seed=7)):
+    for t, n in zip(wn.targets, draws(wn, eta, seed=7)):
         expected = eta * t.clean.std()
         if t.clean.size >= 1000:  # sampling error of a std estimate ~ 1/sqrt(2n)
             assert n.std() == pytest.approx(expected, rel=5 / np.sqrt(2 * t.clean.size))
             assert abs(n.mean()) < 5 * expected / np.sqrt(t.clean.size)
-        assert t.scale == pytest.approx(t.clean.std())
+        assert t.reference.std == pytest.approx(t.clean.std())
 
 
 def test_layer_scale_pools_one_std_over_the_layers_tensors(model):
@@ -47,10 +52,10 @@ def test_layer_scale_pools_one_std_over_the_layers_tensors(model):
     bn = [t for t in wn.targets if t.layer == "stem_conv_bn"]
     pooled = np.concatenate([t.clean.ravel() for t in bn]).std()
     assert {t.role for t in bn} == {"bn_gamma", "bn_beta"}
-    assert all(t.scale == pytest.approx(pooled) for t in bn)
+    assert all(t.reference.std == pytest.approx(pooled) for t in bn)
     per_tensor = noise.WeightNoise(model, "trainable", "tensor")
     gamma = next(t for t in per_tensor.targets if t.layer == "stem_conv_bn" and t.role == "bn_gamma")
-    assert gamma.scale < 0.5 * pooled, "the two readings of the paper differ sharply for BN"
+    assert gamma.reference.std < 0.5 * pooled, "the two readings of the paper differ sharply for BN"
 
 
 @pytest.mark.parametrize("targets, roles", [
@@ -87,10 +92,10 @@ def test_same_seed_same_result_and_repeats_differ(model, images):
     assert a.equals(b)
     wn = noise.WeightNoise(model)
     key = noise.run_key("r")
-    d0 = wn.draw(0.2, noise.trial_seed(5, key, 0.2, 0))
-    d1 = wn.draw(0.2, noise.trial_seed(5, key, 0.2, 1))
+    d0 = draws(wn, 0.2, noise.trial_seed(5, key, 0.2, 0))
+    d1 = draws(wn, 0.2, noise.trial_seed(5, key, 0.2, 1))
     assert not np.allclose(d0[0], d1[0])
-    other_run = wn.draw(0.2, noise.trial_seed(5, noise.run_key("s"), 0.2, 0))
+    other_run = draws(wn, 0.2, noise.trial_seed(5, noise.run_key("s"), 0.2, 0))
     assert not np.allclose(d0[0], other_run[0])
 
 
@@ -166,7 +171,7 @@ def test_without_bn_four_targets_draw_the_same_noise_on_the_same_tensors():
     for targets, m in (("trainable", model), ("all", model), ("folded", folded)):
         chosen = noise.WeightNoise(m, targets)
         assert [(t.layer, t.role) for t in chosen.targets] == [(t.layer, t.role) for t in reference.targets]
-        for a, b in zip(chosen.draw(0.2, 7), reference.draw(0.2, 7)):
+        for a, b in zip(draws(chosen, 0.2, 7), draws(reference, 0.2, 7)):
             np.testing.assert_array_equal(a, b)
         assert same_noise_targets(targets, "kernels+biases", "none")
     assert not same_noise_targets("kernels", "trainable", "none")
@@ -183,16 +188,16 @@ def test_a_tensor_gets_the_same_draws_whatever_else_is_noisy():
     seed = noise.trial_seed(0, noise.run_key("r"), 0.2, 3)
     kernels = noise.WeightNoise(model, "kernels")
     trainable = noise.WeightNoise(model, "trainable")
-    by_path = {t.variable.path: n for t, n in zip(trainable.targets, trainable.draw(0.2, seed))}
-    for t, n in zip(kernels.targets, kernels.draw(0.2, seed)):
+    by_path = {t.variable.path: n for t, n in zip(trainable.targets, draws(trainable, 0.2, seed))}
+    for t, n in zip(kernels.targets, draws(kernels, 0.2, seed)):
         np.testing.assert_array_equal(n, by_path[t.variable.path])
     folded = noise.WeightNoise(fold_batchnorm(model), "folded")
-    shared = [(t, n) for t, n in zip(folded.targets, folded.draw(0.2, seed)) if t.role == "kernel"]
+    shared = [(t, n) for t, n in zip(folded.targets, draws(folded, 0.2, seed)) if t.role == "kernel"]
     assert shared
     for t, n in shared:  # same standard normals, scaled by the folded kernel's own std
-        reference = by_path[t.variable.path] / (0.2 * next(k.scale for k in trainable.targets
+        reference = by_path[t.variable.path] / (0.2 * next(k.reference.std for k in trainable.targets
                                                             if k.variable.path == t.variable.path))
-        np.testing.assert_allclose(n / (0.2 * t.scale), reference, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(n / (0.2 * t.reference.std), reference, rtol=1e-5, atol=1e-5)
 
 
 def test_every_trial_keeps_which_images_it_got_right(model, images):
@@ -203,3 +208,47 @@ def test_every_trial_keeps_which_images_it_got_right(model, images):
     assert bits.shape == (6, int(np.ceil(len(images[1]) / 8))) and bits.dtype == np.uint8
     correct = np.unpackbits(bits, axis=1, count=len(images[1])).astype(bool)
     np.testing.assert_allclose(correct.mean(axis=1), table.accuracy)
+
+
+def test_pcm_grid_names_its_level_time_and_is_noisy_at_time_zero(model, images):
+    table = noise.noise_grid(model, *images, etas=[0.0, 3600.0], repeats=2, run_id="r", progress=False,
+                             noise_model="pcm", targets="kernels")
+    assert "time_s" in table and "eta" not in table and set(table.noise_model) == {"pcm"}
+    kept = []
+    again = noise.noise_grid(model, *images, etas=[0.0], repeats=3, run_id="r", progress=False,
+                             noise_model={"name": "pcm", "programming_scale": 5.0}, targets="kernels", correct=kept)
+    assert len({bytes(k) for k in kept}) > 1, "programming noise acts at t = 0: every trial is drawn"
+    assert (again.accuracy < again.clean_accuracy).any()
+
+
+def test_a_deterministic_level_is_evaluated_once_and_restored(model, images, monkeypatch):
+    before = snapshot(model)
+    calls = []
+    original = noise.Evaluator.correctness
+    monkeypatch.setattr(noise.Evaluator, "correctness", lambda self: calls.append(1) or original(self))
+    table = noise.noise_grid(model, *images, etas=[0.0], repeats=4, progress=False,
+                             noise_model={"name": "paper", "bits": 2}, targets="kernels")
+    assert len(calls) == 2, "the clean pass and one pass for the 4 identical trials"
+    assert table.accuracy.nunique() == 1 and table.noise_model.iat[0] == "paper (bits=2)"
+    assert all(np.array_equal(before[p], v) for p, v in snapshot(model).items())
+
+
+def test_noise_on_chosen_layers_touches_only_them_with_the_full_trials_draws(model):
+    seed = noise.trial_seed(0, noise.run_key("r"), 0.2, 0)
+    everywhere = noise.WeightNoise(model)
+    full = {t.variable.path: v for t, v in zip(everywhere.targets, everywhere.noisy(0.2, seed))}
+    site = noise.WeightNoise(model, layers={"s1_b0_conv1", "s1_b0_conv1_bn"})
+    assert {t.layer for t in site.targets} == {"s1_b0_conv1", "s1_b0_conv1_bn"}
+    for t, values in zip(site.targets, site.noisy(0.2, seed)):
+        np.testing.assert_array_equal(values, full[t.variable.path])
+    with pytest.raises(ValueError, match="not layers of"):
+        noise.WeightNoise(model, layers={"conv99"})
+
+
+def test_scale_ratios_convert_between_noise_conventions(model):
+    ratios = noise.scale_ratios(model)
+    assert set(ratios.role) == {"kernel"} and (ratios.max_over_std > 1).all()
+    stem = model.get_layer("stem_conv").kernel
+    value = keras.ops.convert_to_numpy(stem)
+    row = ratios[ratios.layer == "stem_conv"].iloc[0]
+    assert row.max_over_std == pytest.approx(np.abs(value).max() / value.std(), rel=1e-5)

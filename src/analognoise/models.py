@@ -133,7 +133,7 @@ class FoldedBatchNorm(layers.Layer):
         return inputs
 
 
-def _bn_follows(model: keras.Model) -> dict[str, layers.BatchNormalization]:
+def bn_follows(model: keras.Model) -> dict[str, layers.BatchNormalization]:
     """Conv/dense layer name -> the BN layer that directly and only follows it."""
     follows = {}
     for layer in model.layers:
@@ -155,7 +155,7 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
     Keras model whose BN layers each follow a conv/dense layer (ours, keras.applications
     models, the CrossSim ResNets); a layer without a bias gets one. Inference outputs are
     unchanged (up to float rounding); the result has no BN layers."""
-    follows = _bn_follows(model)
+    follows = bn_follows(model)
 
     def clone(layer):
         if isinstance(layer, layers.BatchNormalization):

@@ -7,7 +7,8 @@ parameter, e.g. ``learning_rate`` or ``batch_size``, as further axes), optional 
 optional ``exclude`` rules (``{...grid keys...}``: grid points left out, e.g. extra seeds of the
 costliest model),
 ``training`` (training parameters, or ``preset``) and ``noise`` (``etas``, ``repeats``,
-``targets``, ``scale``, ``test_subset``, ``seed``) and ``theory`` (the section II
+``targets``, ``scale``, ``test_subset``, ``seed``, and ``noise_model``: a spec of
+:mod:`analognoise.noisemodels`, default the paper's) and ``theory`` (the section II
 measurements; see :data:`analognoise.params.THEORY_DEFAULTS`), and optionally
 ``ablation`` (``{targets: [...], repeats: N}``: the same noise grid, optionally with fewer
 draws, repeated for each listed noise target)
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from .noisemodels import make_noise_model
 from .params import (
     ARCHITECTURES,
     DEFAULTS,
@@ -41,7 +43,7 @@ from .params import (
 from .paths import RUNS_DIR, STUDIES_DIR, resolve
 
 GRID_KEYS = ("dataset", "model", "bn", "seed")
-NOISE_KEYS = ("etas", "repeats", "targets", "scale", "test_subset", "seed")
+NOISE_KEYS = ("etas", "repeats", "targets", "scale", "test_subset", "seed", "noise_model")
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,8 @@ def expand(config: dict) -> list[Cell]:
         raise ValueError(f"unknown noise settings {sorted(unknown)}; valid: {', '.join(NOISE_KEYS)}")
     noise["etas"] = validate_noise_params(noise.get("etas", []), noise.get("repeats", 0),
                                           noise.get("targets", "trainable"), noise.get("scale", "tensor"))
+    if "noise_model" in noise:  # a spec of analognoise.noisemodels, kept as written
+        make_noise_model(noise["noise_model"]).check_levels(noise["etas"])
     theory = validate_theory_params(config.get("theory", {}))
     ablation_config = dict(config.get("ablation") or {})
     ablation = tuple(ablation_config.pop("targets", []))

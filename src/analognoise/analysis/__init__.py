@@ -7,7 +7,8 @@ Conventions: accuracies are fractions internally and percent on display; ``varia
 The package, by concern: ``paper`` (the paper's numbers and the audit), ``store`` (reading and
 exporting a study's results), ``tables`` (Tables II-IV and eq. 14 beside the paper's),
 ``claims`` (the paper's claims as objects), ``ablation`` (which weights the noise hits),
-``theory_checks`` (section II measured) and ``companions`` (learning rate, architectures).
+``theory_checks`` (section II measured), ``companions`` (learning rate, architectures) and
+``devices`` (noise models beyond the paper's, per-layer sensitivity).
 Every public name is importable from ``analognoise.analysis`` itself, as the notebooks do.
 """
 from .paper import DATASET_LABELS, KERAS_EXAMPLE_V1, MODEL_ORDER, PAPER_MODELS, PAPER_TABLE, check_paper_quotes, compare_with_keras_example, paper_accuracy, paper_quotes, paper_table4, paper_table_oddities, recompute_paper_table4  # noqa: F401
@@ -17,3 +18,4 @@ from .ablation import ABLATION_STEPS, ABLATION_TARGETS, ablation_eq14, ablation_
 from .claims import CLAIMS, Claim, Evidence, claims_checklist  # noqa: F401
 from .theory_checks import minibatch_summary, power_law_fit, theory_claims, theory_vs_robustness  # noqa: F401
 from .companions import architecture_claims, architecture_table, learning_rate_claims, learning_rate_table, sweet_spots  # noqa: F401
+from .devices import TIME_LABELS, bn_penalty, bn_penalty_by_site, load_device_results, pcm_over_time, penalty_verdicts, quantization_table, scale_ratio_summary, sensitivity_by_site  # noqa: F401

@@ -1,0 +1,155 @@
+"""Device noise beyond the paper's: BN vs no BN under each noise model (with the claims
+mechanism's statistics), PCM accuracy over time, quantisation, per-layer sensitivity and the
+max|W| / std(W) conversion, from the tidy results of :mod:`analognoise.devicenoise`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .. import metrics
+from ..paths import resolve
+from ..significance import holm, welch
+from .claims import CLAIMS, Study
+
+VARIANTS = {"all": "BN", "none": "no BN"}
+#: PCM inference times as a reader says them (seconds -> label)
+TIME_LABELS = {1.0: "1 s", 3600.0: "1 hour", 86_400.0: "1 day", 2_592_000.0: "30 days", 31_536_000.0: "1 year"}
+
+
+def load_device_results(folder) -> dict[str, pd.DataFrame]:
+    """The tables of an exported device-noise folder: ``models``, ``noise`` (labelled with
+    dataset, model, variant, training ``seed``; the noise base seed is ``noise_seed``; ``eta``
+    is the noise model's level, so the paper's summaries apply), ``sensitivity`` (labelled the
+    same way, empty if not run) and ``scale_ratios``; ``config`` and ``provenance`` as dicts."""
+    folder = resolve(folder)
+    models = pd.read_csv(folder / "models.csv")
+    models["variant"] = models.bn.map(VARIANTS).fillna("partial BN")
+    labels = models[["run_id", "model", "variant", "bn", "seed"]].assign(dataset="cifar10")
+
+    def labelled(table: pd.DataFrame) -> pd.DataFrame:
+        table = table.rename(columns={"seed": "noise_seed"})
+        return table.merge(labels, on="run_id", how="left")
+
+    noise = labelled(pd.read_csv(folder / "noise.csv"))
+    noise["eta"] = noise["level"]
+    sensitivity_file = folder / "sensitivity.csv"
+    sensitivity = labelled(pd.read_csv(sensitivity_file)) if sensitivity_file.is_file() else pd.DataFrame()
+    ratios = pd.read_csv(folder / "scale_ratios.csv").merge(labels, on="run_id", how="left")
+    return dict(models=models, noise=noise, sensitivity=sensitivity, scale_ratios=ratios,
+                config=yaml.safe_load((folder / "config.yaml").read_text()),
+                provenance=yaml.safe_load((folder / "provenance.yaml").read_text()))
+
+
+def bn_penalty(noise: pd.DataFrame) -> pd.DataFrame:
+    """Per noise model and targets: eq. 14 (the mean normalised accuracy over the model's
+    non-zero levels, CI over draws and training seeds; a model with no non-zero level, e.g.
+    quantisation alone, is left to :func:`quantization_table`) of BN and of no-BN models, BN minus no
+    BN with a Welch CI per model (Holm-corrected across models), and the verdict of the
+    paper's claim ``bn-loses-larger-fraction`` under that noise model, from the claims
+    mechanism itself."""
+    rows = []
+    claim = CLAIMS["bn-loses-larger-fraction"]
+    for (noise_model, targets), g in noise[noise.level > 0].groupby(["noise_model", "targets"], sort=False):
+        tests = []
+        for model, m in g.groupby("model"):
+            arms = {v: metrics.eq14_per_repeat(a) for v, a in m.groupby("variant")}
+            if {"BN", "no BN"} <= set(arms):
+                tests.append((model, arms, *welch(arms["BN"], arms["no BN"])))
+        adjusted = holm([t[-1] for t in tests]) if tests else []
+        verdict = claim.check(Study(g))["verdict"]
+        for (model, arms, diff, lo, hi, _), p in zip(tests, adjusted):
+            bn, no_bn = (metrics.mean_ci(arms[v]) for v in ("BN", "no BN"))
+            rows.append(dict(noise_model=noise_model, targets=targets, model=model,
+                             level_name=g.level_name.iat[0], levels=len(set(g.level)),
+                             bn_eq14=bn[0], bn_lo=bn[1], bn_hi=bn[2],
+                             no_bn_eq14=no_bn[0], no_bn_lo=no_bn[1], no_bn_hi=no_bn[2],
+                             difference=diff, difference_lo=lo, difference_hi=hi, holm_p=p,
+                             seeds=int(g.seed.nunique()), verdict=verdict))
+    return pd.DataFrame(rows)
+
+
+def pcm_over_time(noise: pd.DataFrame) -> pd.DataFrame:
+    """PCM trials per model, variant, drift compensation, targets and time: accuracy and
+    normalised accuracy with 95% CIs over draws (and training seeds)."""
+    pcm = noise[noise.noise_model.str.startswith("pcm")].copy()
+    pcm["compensation"] = pcm.noise_model.str.contains("compensation=True")
+    rows = []
+    for key, g in pcm.groupby(["model", "variant", "compensation", "targets", "level"]):
+        accuracy, normalized = metrics.mean_ci(g.accuracy), metrics.mean_ci(g.normalized_accuracy)
+        rows.append(dict(zip(["model", "variant", "compensation", "targets", "time_s"], key),
+                         time=TIME_LABELS.get(float(key[-1]), f"{key[-1]:g} s"),
+                         accuracy=accuracy[0], accuracy_lo=accuracy[1], accuracy_hi=accuracy[2],
+                         normalized_accuracy=normalized[0], normalized_lo=normalized[1],
+                         normalized_hi=normalized[2], clean_accuracy=g.clean_accuracy.mean(), trials=len(g)))
+    return pd.DataFrame(rows)
+
+
+def quantization_table(noise: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy of every model under weight quantisation alone (deterministic noise models
+    with ``bits``), one row per model, variant, targets and bits."""
+    quantized = noise[noise.noise_model.str.contains("bits=") & (noise.level == 0)]
+    quantized = quantized[~quantized.noise_model.str.startswith("pcm")]  # PCM at t = 0 still has programming noise
+    if quantized.empty:
+        return pd.DataFrame()
+    quantized = quantized.assign(bits=quantized.noise_model.str.extract(r"bits=(\d+)")[0].astype(int))
+    return (quantized.groupby(["model", "variant", "seed", "targets", "bits"], as_index=False)
+            .agg(accuracy=("accuracy", "first"), clean_accuracy=("clean_accuracy", "first"))
+            .assign(drop=lambda t: t.clean_accuracy - t.accuracy)
+            .sort_values(["targets", "bits", "model", "variant"], ascending=[True, False, True, True]))
+
+
+def sensitivity_by_site(sensitivity: pd.DataFrame) -> pd.DataFrame:
+    """Per model, variant, mode and site: the accuracy drop (clean minus noisy, fraction)
+    with a 95% CI over draws (and training seeds), in forward order (depth)."""
+    if sensitivity.empty:
+        return pd.DataFrame()
+    frame = sensitivity.assign(drop=sensitivity.clean_accuracy - sensitivity.accuracy)
+    rows = []
+    for key, g in frame.groupby(["model", "variant", "mode", "depth", "site", "kind"]):
+        mean, lo, hi = metrics.mean_ci(g["drop"])
+        rows.append(dict(zip(["model", "variant", "mode", "depth", "site", "kind"], key),
+                         drop=mean, drop_lo=lo, drop_hi=hi, trials=len(g)))
+    return pd.DataFrame(rows).sort_values(["model", "mode", "variant", "depth"], ignore_index=True)
+
+
+def bn_penalty_by_site(sensitivity: pd.DataFrame, mode: str = "only") -> pd.DataFrame:
+    """Per model and site: the BN model's accuracy drop minus the no-BN model's when noise hits
+    that site (``mode="only"``) or every other site (``"all_but"``), Welch CI, Holm-corrected
+    across the sites; ``carries_penalty``: the BN drop is significantly larger."""
+    if sensitivity.empty:
+        return pd.DataFrame()
+    frame = sensitivity[sensitivity["mode"] == mode]
+    frame = frame.assign(drop=frame.clean_accuracy - frame.accuracy)
+    rows = []
+    for (model, depth, site), g in frame.groupby(["model", "depth", "site"]):
+        arms = {v: a["drop"].to_numpy() for v, a in g.groupby("variant")}
+        if {"BN", "no BN"} <= set(arms):
+            diff, lo, hi, p = welch(arms["BN"], arms["no BN"])
+            rows.append(dict(model=model, depth=depth, site=site, bn_drop=arms["BN"].mean(),
+                             no_bn_drop=arms["no BN"].mean(), penalty=diff, penalty_lo=lo, penalty_hi=hi, p=p))
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["holm_p"] = np.concatenate([holm(g.p) for _, g in table.groupby("model", sort=False)])
+    table["carries_penalty"] = (table.penalty > 0) & (table.holm_p < 0.05)
+    return table.sort_values(["model", "depth"], ignore_index=True)
+
+
+def scale_ratio_summary(ratios: pd.DataFrame) -> pd.DataFrame:
+    """Per model and variant: max|W| / std(W) over the kernels (median, min, max): the factor
+    that turns an eta relative to max|W| (aihwkit, CrossSim) into the paper's eta."""
+    return (ratios.groupby(["model", "variant"], as_index=False)["max_over_std"]
+            .agg(median="median", smallest="min", largest="max", kernels="count"))
+
+
+def penalty_verdicts(penalty: pd.DataFrame) -> str:
+    """One sentence per noise model and targets: does BN's penalty survive?"""
+    lines = []
+    for row in penalty.itertuples():
+        lines.append(f"{row.noise_model} on {row.targets}, {row.model}: eq. 14 BN {100 * row.bn_eq14:.1f}% vs "
+                     f"no BN {100 * row.no_bn_eq14:.1f}%, BN minus no BN {100 * row.difference:+.1f} pp "
+                     f"[{100 * row.difference_lo:+.1f}, {100 * row.difference_hi:+.1f}], Holm p = {row.holm_p:.2g}: "
+                     f"{row.verdict}")
+    return "\n".join(lines)

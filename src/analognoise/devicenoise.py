@@ -1,0 +1,159 @@
+"""The device-noise evaluation: a study's committed trained models under each noise model of a
+config, their per-layer sensitivity and max|W| / std(W) table, exported to ``results/<name>/``.
+
+A config (``studies/device/<name>.yaml``) has ``name``, ``description``, ``study`` (whose
+committed models, ``results/<study>/models/``, are evaluated; or the path of a results folder), optionally ``runs`` (run ids;
+default every committed model of the study), ``data_dir``, ``test_subset``, ``seed``,
+``targets`` (a list: each noise model runs on each), ``noise_models`` (a list of
+``{noise_model: spec, etas: [...], repeats: N}``; spec as in :mod:`analognoise.noisemodels`,
+``etas`` its levels) and optionally ``sensitivity`` (``{eta, repeats, targets, modes}``, the
+paper's noise one site at a time: :func:`analognoise.sensitivity.layer_sensitivity`).
+
+Written (atomically, as one folder): ``config.yaml``, ``models.csv`` (one row per run),
+``noise.csv`` (one row per trial: run_id, noise_model, targets, level_name, level, level_unit,
+repeat, accuracy, normalized_accuracy, ...), ``sensitivity.csv``, ``scale_ratios.csv`` and
+``provenance.yaml``. Each (run, noise model, targets) table is kept in ``data/device/<name>/``
+as it is made, so a rerun resumes.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .data import check_test_subset
+from .noisemodels import make_noise_model
+from .params import TARGETS, validate_noise_params
+from .paths import RESULTS_DIR, RUNS_DIR, project_root, resolve
+from .runs import atomic_path
+
+CONFIG_KEYS = ("name", "description", "study", "runs", "data_dir", "test_subset", "seed", "targets",
+               "noise_models", "sensitivity")
+SENSITIVITY_DEFAULTS = dict(eta=0.2, repeats=5, targets="trainable", modes=["only", "all_but"])
+
+
+def load_config(config_file) -> dict:
+    """The config, every setting checked (ValueError naming it) before any compute; the runs
+    resolved to their committed weights (``weights``: run id -> path)."""
+    config = yaml.safe_load(resolve(config_file).read_text())
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise ValueError(f"{config_file}: unknown settings {unknown}; valid: {', '.join(CONFIG_KEYS)}")
+    for key in ("name", "study", "noise_models"):
+        if not config.get(key):
+            raise ValueError(f"{config_file}: '{key}' is missing")
+    check_test_subset(config.get("test_subset"))
+    config.setdefault("targets", ["trainable"])
+    bad = [t for t in config["targets"] if t not in TARGETS]
+    if bad:
+        raise ValueError(f"{config_file}: targets {bad} unknown; choose from {', '.join(TARGETS)}")
+    for entry in config["noise_models"]:
+        if set(entry) != {"noise_model", "etas", "repeats"}:
+            raise ValueError(f"{config_file}: each noise_models entry is {{noise_model, etas, repeats}}, got {entry!r}")
+        entry["etas"] = make_noise_model(entry["noise_model"]).check_levels(entry["etas"])
+        validate_noise_params([0.0], entry["repeats"])
+    if config.get("sensitivity") is not None:
+        sensitivity = {**SENSITIVITY_DEFAULTS, **config["sensitivity"]}
+        if set(sensitivity) != set(SENSITIVITY_DEFAULTS):
+            raise ValueError(f"{config_file}: sensitivity takes {', '.join(SENSITIVITY_DEFAULTS)}")
+        validate_noise_params([sensitivity["eta"]], sensitivity["repeats"], sensitivity["targets"])
+        config["sensitivity"] = sensitivity
+    study = str(config["study"])
+    models = resolve(study if "/" in study else f"{RESULTS_DIR}/{study}") / "models"
+    committed = {p.name.removesuffix(".weights.h5"): p for p in sorted(models.glob("*.weights.h5"))}
+    runs = config.get("runs") or sorted(committed)
+    missing = [r for r in runs if r not in committed]
+    if missing or not runs:
+        raise ValueError(f"{config_file}: no committed weights for {missing or 'any run'} in {models}: "
+                         f"train them and `make commit-runs STUDY={config['study']}` first")
+    config["weights"] = {r: committed[r] for r in runs}
+    return config
+
+
+def _model_and_data(weights: Path, config: dict, runs_dir):
+    from .runs import load_run, load_test_data, restore_model, run_dir
+
+    directory = run_dir(weights.name.removesuffix(".weights.h5"), runs_dir)
+    if not (directory / "model.keras").is_file():
+        directory = restore_model(weights, runs_dir)
+    model, record = load_run(directory)
+    x, y = load_test_data(record, config.get("test_subset"), config.get("data_dir"))
+    return model, record, x, y
+
+
+def _tidy(table: pd.DataFrame, noise_model) -> pd.DataFrame:
+    """A noise table with its level column as ``level`` + ``level_name`` + ``level_unit``."""
+    table = table.rename(columns={noise_model.level_name: "level"})
+    table.insert(table.columns.get_loc("level"), "level_name", noise_model.level_name)
+    table.insert(table.columns.get_loc("level") + 1, "level_unit", noise_model.level_unit)
+    return table
+
+
+def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
+    """Run the config (see the module docstring) and write ``results/<name>/`` (or ``dest``);
+    returns it. A committed model is evaluated from its run in ``runs_dir``, restored there
+    from the committed weights if missing."""
+    import keras
+
+    from .models import fold_batchnorm
+    from .noise import noise_grid, scale_ratios
+    from .sensitivity import layer_sensitivity
+
+    config = load_config(config_file)
+    work = resolve(work or f"data/device/{config['name']}")
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    noise_tables, sensitivity_tables, ratio_tables, facts = [], [], [], []
+    for rid, weights in config["weights"].items():
+        model, record, x, y = _model_and_data(weights, config, runs_dir)
+        folded = None
+        facts.append(dict(run_id=rid, model=record["model"], bn=str(record["params"]["bn"]),
+                          seed=record["params"]["seed"], test_images=len(y),
+                          data_source=record["data_source"]))
+        ratio_tables.append(scale_ratios(model, "kernels").assign(run_id=rid))
+        for entry in config["noise_models"]:
+            noise_model = make_noise_model(entry["noise_model"])
+            for targets in config["targets"]:
+                path = work / f"{rid}-{noise_model.label()}-{targets}.csv".replace(" ", "")
+                if not (path.is_file() and len(pd.read_csv(path)) == entry["repeats"] * len(entry["etas"])):
+                    print(f"{rid}: {noise_model.label()} on {targets}", flush=True)
+                    if targets == "folded" and folded is None:
+                        folded = fold_batchnorm(model)
+                    table = noise_grid(folded if targets == "folded" else model, x, y, entry["etas"],
+                                       entry["repeats"], targets, "tensor", config.get("seed", 0), rid,
+                                       noise_model=noise_model)
+                    with atomic_path(path) as tmp:
+                        _tidy(table, noise_model).assign(run_id=rid, test_images=len(y)).to_csv(tmp, index=False)
+                noise_tables.append(pd.read_csv(path))
+        if config.get("sensitivity"):
+            settings = config["sensitivity"]
+            path = work / f"{rid}-sensitivity.csv"
+            if not path.is_file():
+                print(f"{rid}: per-layer sensitivity", flush=True)
+                table = layer_sensitivity(model, x, y, settings["eta"], settings["repeats"],
+                                          settings["targets"], "tensor", config.get("seed", 0), rid,
+                                          modes=settings["modes"])
+                with atomic_path(path) as tmp:
+                    table.assign(run_id=rid).to_csv(tmp, index=False)
+            sensitivity_tables.append(pd.read_csv(path))
+        keras.backend.clear_session()
+    dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
+    with atomic_path(dest, directory=True) as folder:
+        shutil.copyfile(resolve(config_file), folder / "config.yaml")
+        pd.DataFrame(facts).to_csv(folder / "models.csv", index=False)
+        pd.concat(noise_tables, ignore_index=True).to_csv(folder / "noise.csv", index=False)
+        pd.concat(ratio_tables, ignore_index=True).to_csv(folder / "scale_ratios.csv", index=False)
+        if sensitivity_tables:
+            pd.concat(sensitivity_tables, ignore_index=True).to_csv(folder / "sensitivity.csv", index=False)
+        provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                          frameworks=f"keras {keras.__version__} ({keras.backend.backend()})",
+                          seconds=round(time.perf_counter() - started, 1),
+                          regenerate=f"make device CONFIG={os.path.relpath(resolve(config_file), project_root())}")
+        (folder / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
+    return dest

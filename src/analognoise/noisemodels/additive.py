@@ -1,0 +1,54 @@
+"""Gaussian weight noise whose scale is a fixed fraction eta of a statistic of the weights.
+
+- :class:`AdditiveStd` (``paper``): w' = w + eta * std(W) * z, the paper's eq. 10-12;
+- :class:`AdditiveMax` (``additive-max``): w' = w + eta * max|W| * z, the convention of IBM's
+  aihwkit and Sandia's CrossSim (and Joshi et al. 2020), which map max|W| of a layer to the
+  largest conductance and state noise relative to it. Since max|W| / std(W) is 4-20 for trained
+  layers, eta here corresponds to a several times larger eta of the paper's convention
+  (:func:`analognoise.noise.scale_ratios` gives the ratio per layer of a model);
+- :class:`Multiplicative` (``multiplicative``): w' = w * (1 + eta * z), i.e. sigma = eta |w|
+  (CrossSim's "proportional" programming error, stated in weight units).
+
+z is a standard normal draw per weight element; std and max|W| come from the reference
+(the tensor, or the layer's pooled selected tensors). Units: eta is a fraction (0.1 = 10%).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import NoiseModel, Reference
+
+
+@dataclass(frozen=True)
+class AdditiveStd(NoiseModel):
+    """The paper's noise: sigma = eta * std(W) (eq. 10-12)."""
+
+    name = "paper"
+    level_unit = "fraction of std(W)"
+
+    def perturb(self, clean, reference: Reference, level, rng: np.random.Generator):
+        return clean + (level * reference.std) * rng.standard_normal(clean.shape, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class AdditiveMax(NoiseModel):
+    """Additive noise relative to the largest weight: sigma = eta * max|W|."""
+
+    name = "additive-max"
+    level_unit = "fraction of max|W|"
+
+    def perturb(self, clean, reference: Reference, level, rng: np.random.Generator):
+        return clean + (level * reference.max_abs) * rng.standard_normal(clean.shape, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Multiplicative(NoiseModel):
+    """Noise proportional to each weight's magnitude: sigma = eta * |w|."""
+
+    name = "multiplicative"
+    level_unit = "fraction of |w|"
+
+    def perturb(self, clean, reference: Reference, level, rng: np.random.Generator):
+        return clean * (1 + np.float32(level) * rng.standard_normal(clean.shape, dtype=np.float32))
