@@ -10,7 +10,7 @@ ANALOGNOISE_DATA_DIR ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/
 export ANALOGNOISE_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup test book results commit-runs pretrained benchmark clean
+.PHONY: setup test book results commit-runs pretrained device benchmark clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing analognoise with its dependencies"
@@ -50,6 +50,12 @@ commit-runs: setup
 CONFIG ?= studies/pretrained/crosssim-keras-resnet.yaml
 pretrained: setup
 	$(PY) workflow/scripts/evaluate_models.py $(CONFIG)
+
+# committed trained models under device noise models and per-layer noise (studies/device/<name>.yaml)
+# into results/<name>/ (committed; the book's "Beyond the paper: device noise" chapter shows it)
+DEVICE_CONFIG ?= studies/device/paper-accuracy-device.yaml
+device: setup
+	$(PY) workflow/scripts/evaluate_device_noise.py $(DEVICE_CONFIG)
 
 benchmark: setup
 	$(PY) benchmarks/noise_eval.py $(if $(ANALOGNOISE_DATA_DIR),--data-dir $(ANALOGNOISE_DATA_DIR))

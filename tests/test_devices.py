@@ -1,6 +1,10 @@
 """The device-noise evaluation of committed models (analognoise.devicenoise) and its analysis
 (analognoise.analysis.devices): config checks, the exported folder, and verdicts that can say no."""
+import json
+from pathlib import Path
+
 import numpy as np
+import papermill as pm
 import pandas as pd
 import pytest
 import yaml
@@ -55,7 +59,7 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
     assert len(noise) == 2 * per_run and (noise.test_images == 40).all()
     assert not results["sensitivity"].empty and set(results["sensitivity"]["mode"]) == {"only"}
     assert (results["scale_ratios"].max_over_std > 1).all()
-    assert results["provenance"]["regenerate"].startswith("make device CONFIG=")
+    assert results["provenance"]["regenerate"].startswith("make device DEVICE_CONFIG=")
 
     def no_compute(*args, **kwargs):
         raise AssertionError("a rerun reuses the tables it made")
@@ -72,6 +76,12 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
     over_time = analysis.pcm_over_time(noise)
     assert set(over_time.time) == {"1 s", "1 hour"} and over_time.compensation.all()
     assert set(analysis.sensitivity_by_site(results["sensitivity"])["mode"]) == {"only"}
+
+    chapter = Path(__file__).resolve().parents[1] / "notebooks/chapters/device_noise.ipynb"
+    executed = pm.execute_notebook(str(chapter), str(committed / "device_noise.ipynb"), parameters={"study": str(dest)},
+                                   progress_bar=False, kernel_name="python3")
+    text = json.dumps(executed["cells"])
+    assert "Does BN" in text and "image/png" in text and "Traceback" not in text
 
 
 def synthetic(bn_penalty_pp: float, draws: int = 10) -> pd.DataFrame:

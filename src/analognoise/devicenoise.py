@@ -9,7 +9,7 @@ default every committed model of the study), ``data_dir``, ``test_subset``, ``se
 ``etas`` its levels) and optionally ``sensitivity`` (``{eta, repeats, targets, modes}``, the
 paper's noise one site at a time: :func:`analognoise.sensitivity.layer_sensitivity`).
 
-Written (atomically, as one folder): ``config.yaml``, ``models.csv`` (one row per run),
+Written (atomically, as one folder): ``config.yaml`` (as run, defaults filled in), ``models.csv`` (one row per run),
 ``noise.csv`` (one row per trial: run_id, noise_model, targets, level_name, level, level_unit,
 repeat, accuracy, normalized_accuracy, ...), ``sensitivity.csv``, ``scale_ratios.csv`` and
 ``provenance.yaml``. Each (run, noise model, targets) table is kept in ``data/device/<name>/``
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import time
 from pathlib import Path
 
@@ -144,7 +143,8 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
         keras.backend.clear_session()
     dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
     with atomic_path(dest, directory=True) as folder:
-        shutil.copyfile(resolve(config_file), folder / "config.yaml")
+        settings = {k: v for k, v in config.items() if k != "weights"}  # as run: defaults filled in
+        (folder / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
         pd.DataFrame(facts).to_csv(folder / "models.csv", index=False)
         pd.concat(noise_tables, ignore_index=True).to_csv(folder / "noise.csv", index=False)
         pd.concat(ratio_tables, ignore_index=True).to_csv(folder / "scale_ratios.csv", index=False)
@@ -154,6 +154,6 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
                           machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
                           frameworks=f"keras {keras.__version__} ({keras.backend.backend()})",
                           seconds=round(time.perf_counter() - started, 1),
-                          regenerate=f"make device CONFIG={os.path.relpath(resolve(config_file), project_root())}")
+                          regenerate=f"make device DEVICE_CONFIG={os.path.relpath(resolve(config_file), project_root())}")
         (folder / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
     return dest

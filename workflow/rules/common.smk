@@ -30,6 +30,7 @@ BOOK = [
                    ("ablation", "committed:results/cpu-reference"),
                    ("pretrained", "committed:results/crosssim-keras-resnet"), ("audit", "paper")]),
     ("Theory, measured", [("theory_gradient_noise", "main"), ("theory_smoothness", "main")]),
+    ("Beyond the paper", [("device_noise", "committed:results/device-noise")]),
     ("Companion studies", [("learning_rate", "learning-rate"), ("architectures", "architectures")]),
     ("Reproduce and extend", [("book/rerun", None), ("runs", "main")]),
 ]

@@ -1,0 +1,79 @@
+"""Figures of the device-noise chapter: BN vs no BN under each noise model, PCM accuracy over
+time with and without drift compensation, and the accuracy drop by layer depth."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from . import metrics
+from .plots import VARIANT_STYLES
+
+TARGET_COLORS = {"kernels": "C0", "folded": "C3", "trainable": "C2", "kernels+biases": "C1", "all": "C4"}
+
+
+def noise_model_figure(noise: pd.DataFrame):
+    """One panel per noise model with an eta level (not PCM): normalised accuracy (%) vs level,
+    one line per (targets, variant), 95% CIs over draws. ``noise``: the device-noise table
+    (:func:`analognoise.analysis.load_device_results`)."""
+    grids = noise[(noise.level_name == "eta") & (noise.level > 0)
+                  & ~noise.noise_model.str.contains("bits=")]
+    models = list(dict.fromkeys(grids.noise_model))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.8), constrained_layout=True,
+                             squeeze=False)
+    for ax, name in zip(axes[0], models):
+        for (targets, variant), g in grids[grids.noise_model == name].groupby(["targets", "variant"]):
+            rows = [(level, *metrics.mean_ci(s.normalized_accuracy)) for level, s in g.groupby("level")]
+            level, mean, lo, hi = (np.array(v) for v in zip(*rows))
+            ax.errorbar(100 * level, 100 * mean, yerr=[100 * (mean - lo), 100 * (hi - mean)], capsize=2,
+                        marker="o", markersize=3, color=TARGET_COLORS.get(targets, "C5"),
+                        linestyle=VARIANT_STYLES.get(variant, "-."), label=f"{variant}, {targets}")
+        unit = g.level_unit.iat[0]
+        ax.set(title=name, xlabel=f"$\\eta$ (% of {unit.removeprefix('fraction of ')})",
+               ylabel="normalised accuracy (%), eq. 13")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return fig
+
+
+def pcm_time_figure(over_time: pd.DataFrame):
+    """Accuracy (%) vs time after programming (log scale), one panel per noise targets, lines
+    for BN / no BN with and without global drift compensation; the clean accuracies dotted.
+    ``over_time``: :func:`analognoise.analysis.pcm_over_time`."""
+    targets = list(dict.fromkeys(over_time.targets))
+    fig, axes = plt.subplots(1, len(targets), figsize=(5.5 * len(targets), 4), constrained_layout=True,
+                             squeeze=False)
+    for ax, target in zip(axes[0], targets):
+        for (variant, compensation), g in over_time[over_time.targets == target].groupby(["variant", "compensation"]):
+            g = g.sort_values("time_s")
+            color = "C2" if compensation else "C1"
+            ax.errorbar(g.time_s, 100 * g.accuracy, yerr=[100 * (g.accuracy - g.accuracy_lo),
+                                                          100 * (g.accuracy_hi - g.accuracy)],
+                        color=color, linestyle=VARIANT_STYLES.get(variant, "-."), marker="o", markersize=3,
+                        capsize=2, label=f"{variant}, {'with' if compensation else 'no'} drift compensation")
+            ax.axhline(100 * g.clean_accuracy.iat[0], color="grey", linestyle=VARIANT_STYLES.get(variant, "-."),
+                       linewidth=0.8)
+        ax.set_xscale("log")
+        ticks = over_time.drop_duplicates("time_s").sort_values("time_s")
+        ax.set_xticks(ticks.time_s, ticks.time)
+        ax.set(title=f"PCM, noise on {target}", xlabel="time after programming", ylabel="test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return fig
+
+
+def sensitivity_figure(by_site: pd.DataFrame):
+    """Accuracy drop (pp) by site depth, BN vs no BN, one panel per mode (noise on that site
+    only; on every site but that one). ``by_site``: :func:`analognoise.analysis.sensitivity_by_site`."""
+    modes = [m for m in ("only", "all_but") if m in set(by_site["mode"])]
+    titles = {"only": "noise on this layer only", "all_but": "noise on every layer but this one"}
+    fig, axes = plt.subplots(1, len(modes), figsize=(6 * len(modes), 4), constrained_layout=True, squeeze=False)
+    for ax, mode in zip(axes[0], modes):
+        for (model, variant), g in by_site[by_site["mode"] == mode].groupby(["model", "variant"]):
+            ax.errorbar(g.depth, 100 * g["drop"], yerr=[100 * (g["drop"] - g.drop_lo), 100 * (g.drop_hi - g["drop"])],
+                        linestyle=VARIANT_STYLES.get(variant, "-."), marker="o", markersize=3, capsize=2,
+                        label=f"{model}, {variant}")
+        ax.set(title=titles[mode], xlabel="layer (site) depth, 1 = stem", ylabel="accuracy drop (pp)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return fig
