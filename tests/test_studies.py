@@ -35,6 +35,8 @@ def test_adding_an_eta_keeps_every_run_and_adding_a_depth_adds_one():
     (lambda c: c["grid"].update(model=["alexnet"]), "resnet<depth>"),
     (lambda c: c["noise"].update(etas=[-1]), "eta must be"),
     (lambda c: c["noise"].update(sigma=1), "unknown noise settings"),
+    (lambda c: c["noise"].update(noise_model="drift"), "noise_model name 'drift' is unknown"),
+    (lambda c: c["noise"].update(noise_model={"name": "pcm", "nu": 0.1}), "has no setting nu"),
     (lambda c: c["grid"].pop("seed"), "needs seed"),
     (lambda c: c["grid"].update(bn=["all", "all"]), "same run twice"),
 ])
@@ -57,6 +59,16 @@ def test_notebook_parameters_of_a_cell():
     assert studies.train_parameters(cell)["train_subset"] == 10000
     noise = studies.noise_parameters(cell)
     assert noise["run_dir"] == f"data/runs/{cell.run_id}" and noise["repeats"] == 10
+
+
+def test_a_study_picks_its_noise_model_and_the_noise_step_gets_it(tmp_path):
+    config = yaml.safe_load(studies.study_path("smoke").read_text())
+    config["noise"].update(noise_model={"name": "pcm", "compensation": True}, etas=[1, 3600])
+    path = tmp_path / "pcm.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cell = studies.expand(studies.load_study(path))[0]
+    parameters = studies.noise_parameters(cell)
+    assert parameters["noise_model"] == {"name": "pcm", "compensation": True} and parameters["etas"] == [1.0, 3600.0]
 
 
 def test_training_parameters_as_grid_axes_and_companions():
