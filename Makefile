@@ -38,11 +38,13 @@ results: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --config study=$(STUDY) \
 		companions=none -- results/$(notdir $(basename $(STUDY)))/noise.csv
 
-# the noise engine (a noise trial vs a clean pass) and training throughput (threads, parallel
-# jobs, the project's loop vs plain model.fit), each measured as ratios within one run
-# commit a long study's runs as they stand (finished weights, partial training state) into
-# results/<study>/, so that the next machine resumes them: make commit-runs STUDY=paper-accuracy
+# commit a long study's runs as they stand into results/<study>/: finished runs' weights, runs
+# still training (their partial state, so that the next machine resumes them) and the results of
+# the finished runs (their noise tables are made first): make commit-runs STUDY=paper-accuracy
 commit-runs: setup
+	targets="$$($(PY) workflow/scripts/finished_noise_targets.py $(STUDY))"; \
+	if [ -n "$$targets" ]; then PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) \
+		--config study=$(STUDY) companions=none -- $$targets; fi
 	$(PY) workflow/scripts/commit_runs.py $(STUDY)
 
 # pretrained models (studies/pretrained/<name>.yaml) under the noise grid and every noise target,
@@ -57,6 +59,8 @@ DEVICE_CONFIG ?= studies/device/paper-accuracy-device.yaml
 device: setup
 	$(PY) workflow/scripts/evaluate_device_noise.py $(DEVICE_CONFIG)
 
+# the noise engine (a noise trial of every noise model vs a clean pass) and training throughput (threads, parallel
+# jobs, the project's loop vs plain model.fit), each measured as ratios within one run
 benchmark: setup
 	$(PY) benchmarks/noise_eval.py $(if $(ANALOGNOISE_DATA_DIR),--data-dir $(ANALOGNOISE_DATA_DIR))
 	$(PY) benchmarks/train_throughput.py --cores $(CORES)

@@ -105,6 +105,27 @@ def test_export_then_read_back_gives_the_same_tables(tiny_study, tmp_path):
         analysis.export_results(exported)
 
 
+def test_a_study_under_way_exports_its_finished_runs(tiny_study, tmp_path):
+    bn, no_bn = studies.expand(tiny_study)
+    (tmp_path / "runs" / no_bn.run_id / "noise.csv").unlink()  # this run's noise is not made yet
+    assert [c.run_id for c in analysis.finished_cells(tiny_study)] == [bn.run_id]
+    with pytest.raises(FileNotFoundError):
+        analysis.export_results(tiny_study, tmp_path / "all")
+    dest = analysis.export_results(tiny_study, tmp_path / "results" / "tiny", finished_only=True)
+    provenance = yaml.safe_load((dest / "provenance.yaml").read_text())
+    assert provenance["runs_missing"] == [no_bn.run_id] and provenance["regenerate"] == "make commit-runs STUDY=tiny"
+    exported = studies.load_study(dest)
+    runs, noise = analysis.load_results(exported, all_targets=True)
+    assert runs.run_id.tolist() == [bn.run_id] and set(noise.run_id) == {bn.run_id}
+    assert set(analysis.load_histories(exported).run_id) == {bn.run_id}
+    assert "1 of 2 runs have finished" in analysis.describe_study(exported, runs, noise)
+    for cell in (bn, no_bn):
+        for table in (tmp_path / "runs" / cell.run_id).glob("noise*.csv"):
+            table.unlink()
+    with pytest.raises(ValueError, match="no run has finished"):
+        analysis.export_results(tiny_study, tmp_path / "none", finished_only=True)
+
+
 def test_a_run_id_is_the_same_from_the_config_and_from_its_parameters():
     bn, _ = studies.expand(yaml.safe_load(STUDY))
     assert bn.run_id == run_id(make_params(arch="resnet", depth=8, bn="all", epochs=2, train_subset=100))

@@ -94,7 +94,9 @@ def load_results(study, all_targets: bool = False) -> tuple[pd.DataFrame, pd.Dat
     cells = expand(config)
     if config.get("results_dir"):
         folder = resolve(config["results_dir"])
-        runs = pd.read_csv(folder / "runs.csv").set_index("run_id").loc[[c.run_id for c in cells]].reset_index()
+        runs = pd.read_csv(folder / "runs.csv")
+        cells = [c for c in cells if c.run_id in set(runs.run_id)]  # a study still under way: its finished runs
+        runs = runs.set_index("run_id").loc[[c.run_id for c in cells]].reset_index()
         computed = pd.read_csv(folder / "noise.csv")
     else:
         runs = pd.DataFrame([_run_row(c) for c in cells])
@@ -104,17 +106,29 @@ def load_results(study, all_targets: bool = False) -> tuple[pd.DataFrame, pd.Dat
     return runs, noise.merge(runs[RUN_LABELS], on="run_id")
 
 
-def export_results(study, dest=None) -> Path:
+def finished_cells(config: dict) -> list[Cell]:
+    """The cells of a study whose run is trained and has every noise table (main and ablation)."""
+    return [c for c in expand(config)
+            if (resolve(RUNS_DIR) / c.run_id / "params.yaml").is_file()
+            and all(path.is_file() for path in _noise_files(c, all_targets=True).values())]
+
+
+def export_results(study, dest=None, finished_only: bool = False) -> Path:
     """Write a finished study's results into ``dest`` (default ``results/<name>/``), replacing
     it whole: ``study.yaml`` (the config, verbatim), ``runs.csv`` (one row per run),
     ``histories.csv`` (per-epoch training history), ``noise.csv`` (every noise trial of every
     noise run, ablation included), ``provenance.yaml`` (how and where they were made).
     :func:`load_results` reads the folder back to the same tables without the models.
+    ``finished_only``: a study still under way exports the runs that have every noise table
+    (:func:`finished_cells`); ``provenance.yaml`` lists the others as ``runs_missing``.
     """
     config = study if isinstance(study, dict) else load_study(study)
     if config.get("results_dir"):
         raise ValueError(f"{config['results_dir']} is already an exported results folder")
-    cells = expand(config)
+    cells = finished_cells(config) if finished_only else expand(config)
+    if not cells:
+        raise ValueError(f"study {config['name']}: no run has finished training and its noise tables yet")
+    missing = sorted({c.run_id for c in expand(config)} - {c.run_id for c in cells})
     noise = _computed_noise(cells, all_targets=True)  # checks everything is there first
     dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
     with atomic_path(dest, directory=True) as folder:
@@ -139,7 +153,8 @@ def export_results(study, dest=None) -> Path:
                           platform=platform.platform(), python=platform.python_version(),
                           frameworks=sorted(runs.framework.unique().tolist()),
                           train_seconds_total=float(runs.train_seconds.sum()),
-                          regenerate=f"make results STUDY={config['name']}")
+                          regenerate=f"make {'commit-runs' if finished_only else 'results'} STUDY={config['name']}",
+                          runs_missing=missing)
         (folder / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
     return dest
 
@@ -190,6 +205,10 @@ def describe_study(config: dict, runs: pd.DataFrame, noise: pd.DataFrame) -> str
                  f"({made['platform']}; {', '.join(made['frameworks'])}), "
                  f"{made['train_seconds_total'] / 60:.0f} min of training in all. "
                  f"Nothing is recomputed to show them; `{made['regenerate']}` regenerates them.")
+        if made.get("runs_missing"):
+            text += (f"\n\n**A study under way**: {len(runs)} of {len(runs) + len(made['runs_missing'])} runs "
+                     f"have finished; the others ({', '.join(f'`{r}`' for r in made['runs_missing'])}) are still "
+                     "training, and every table and verdict here covers the finished runs only.")
     return text
 
 
