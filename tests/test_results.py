@@ -119,6 +119,11 @@ def test_a_study_under_way_exports_its_finished_runs(tiny_study, tmp_path):
     assert runs.run_id.tolist() == [bn.run_id] and set(noise.run_id) == {bn.run_id}
     assert set(analysis.load_histories(exported).run_id) == {bn.run_id}
     assert "1 of 2 runs have finished" in analysis.describe_study(exported, runs, noise)
+    out = tmp_path / "paper_accuracy.ipynb"  # the main chapter shows a study under way
+    pytest.importorskip("papermill").execute_notebook(str(NOTEBOOKS / "paper_accuracy.ipynb"), str(out),
+                                                      parameters={"study": str(dest)}, progress_bar=False,
+                                                      kernel_name="python3")
+    assert "still training" in out.read_text() and "Traceback" not in out.read_text()
     for cell in (bn, no_bn):
         for table in (tmp_path / "runs" / cell.run_id).glob("noise*.csv"):
             table.unlink()
@@ -131,7 +136,7 @@ def test_a_run_id_is_the_same_from_the_config_and_from_its_parameters():
     assert bn.run_id == run_id(make_params(arch="resnet", depth=8, bn="all", epochs=2, train_subset=100))
 
 
-@pytest.mark.parametrize("chapter", ["reference.ipynb", "ablation.ipynb"])
+@pytest.mark.parametrize("chapter", ["reference.ipynb", "ablation.ipynb", "paper_accuracy.ipynb"])
 def test_chapters_build_from_an_exported_folder_alone(tiny_study, tmp_path, chapter):
     papermill = pytest.importorskip("papermill")
     dest = analysis.export_results(tiny_study, tmp_path / "results" / "tiny")

@@ -25,7 +25,7 @@ NOTEBOOK = config.get("notebook_runner", "python workflow/scripts/notebook.py")
 #: "committed:<folder>" (exported results, shown without recomputation) or "paper" (the
 #: paper's own numbers).
 BOOK = [
-    ("The study", [("book/method", None), ("results", "main"),
+    ("The study", [("book/method", None), ("paper_accuracy", "committed:results/paper-accuracy"), ("results", "main"),
                    ("reference", "committed:results/cpu-reference"),
                    ("ablation", "committed:results/cpu-reference"),
                    ("pretrained", "committed:results/crosssim-keras-resnet"), ("audit", "paper")]),
@@ -52,8 +52,9 @@ def page_study(shows):
 
 
 def page_built(shows):
-    if shows is not None and shows.startswith("committed:"):
-        return Path(shows.split(":", 1)[1]).is_dir()
+    if shows is not None and shows.startswith("committed:"):  # exported results (models alone are not enough)
+        folder = Path(shows.split(":", 1)[1])
+        return folder.is_dir() and any(folder.glob("*.csv"))
     return shows is not None and (shows == "main" or shows == "paper" or page_study(shows) is not None)
 
 

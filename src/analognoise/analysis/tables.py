@@ -126,7 +126,8 @@ def bn_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             rows.append(dict(zip(keys, key), versus=other_variant,
                              bn_minus_other_pp=100 * diff, ci_lo_pp=100 * lo, ci_hi_pp=100 * hi,
                              p_value=p_value))
-    return pd.DataFrame(rows)
+    columns = [*keys, "versus", "bn_minus_other_pp", "ci_lo_pp", "ci_hi_pp", "p_value"]
+    return pd.DataFrame(rows, columns=columns)  # no pair yet (a study under way): no rows, same columns
 
 
 #: chance accuracy of each dataset
@@ -137,6 +138,22 @@ CHANCE = {"cifar10": 0.1, "cifar100": 0.01}
 #: eq. 13's floor (chance / clean accuracy, reached by a model that guesses under noise) is
 #: above 1/3, and a near-constant classifier looks robust. One rule for every table and claim.
 TRAINED_MULTIPLE_OF_CHANCE = 3
+
+
+def clean_accuracy_table(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """One row per run: dataset, model, variant, seed, clean accuracy on the noise grid's test
+    images with its Wilson interval (a binomial proportion), the number of images, and the
+    paper's clean accuracy of the same model and variant (its Table II/III at eta = 0)."""
+    runs = noise.groupby("run_id")[["dataset", "model", "variant", "seed", "clean_accuracy", "test_images"]].first()
+    paper = paper_accuracy()
+    paper = paper[paper.eta == 0].set_index(["dataset", "model", "variant"]).accuracy
+    rows = []
+    for run_id, r in runs.iterrows():
+        accuracy, lo, hi = metrics.wilson_ci(r.clean_accuracy, int(r.test_images), confidence)
+        rows.append(dict(run_id=run_id, dataset=r.dataset, model=r.model, variant=r.variant, seed=r.seed,
+                         clean_accuracy=accuracy, lo=lo, hi=hi, test_images=int(r.test_images),
+                         paper=paper.get((r.dataset, r.model, r.variant), float("nan"))))
+    return pd.DataFrame(rows).sort_values(["dataset", "model", "variant", "seed"], ignore_index=True)
 
 
 def is_trained(clean_accuracy, dataset: str):
