@@ -29,7 +29,8 @@ def write_config(folder, data_root, **overrides):
                   noise_models=[dict(noise_model="paper", etas=[0.0, 0.3], repeats=2),
                                 dict(noise_model={"name": "pcm", "compensation": True}, etas=[1.0, 3600.0], repeats=2),
                                 dict(noise_model={"name": "paper", "bits": 4}, etas=[0.0], repeats=1)],
-                  sensitivity=dict(eta=0.3, repeats=1, modes=["only"]))
+                  sensitivity=dict(eta=0.3, repeats=1, modes=["only"]),
+                  recalibration=dict(images=[16, 32], noise_models=[dict(noise_model="paper", etas=[0.3], repeats=2)]))
     config.update(overrides)
     path = folder / f"{config['name']}.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -46,6 +47,9 @@ def test_a_config_is_checked_before_any_compute(committed, data_root):
         devicenoise.load_config(write_config(committed, data_root, name="c", targets=["weights"]))
     with pytest.raises(ValueError, match="unknown settings"):
         devicenoise.load_config(write_config(committed, data_root, name="d", epochs=3))
+    with pytest.raises(ValueError, match="no BN to recalibrate"):
+        devicenoise.load_config(write_config(committed, data_root, name="e", recalibration=dict(
+            targets="folded", noise_models=[dict(noise_model="paper", etas=[0.1], repeats=1)])))
 
 
 def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, monkeypatch):
@@ -66,6 +70,7 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
 
     monkeypatch.setattr("analognoise.noise.noise_grid", no_compute)
     monkeypatch.setattr("analognoise.sensitivity.layer_sensitivity", no_compute)
+    monkeypatch.setattr("analognoise.recalibration.BatchNormRecalibration.__call__", no_compute)
     again = devicenoise.evaluate(config, committed / "out2", committed / "work", committed / "fresh-runs")
     pd.testing.assert_frame_equal(pd.read_csv(again / "noise.csv"), pd.read_csv(dest / "noise.csv"))
 
@@ -76,6 +81,10 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
     over_time = analysis.pcm_over_time(noise)
     assert set(over_time.time) == {"1 s", "1 hour"} and over_time.compensation.all()
     assert set(analysis.sensitivity_by_site(results["sensitivity"])["mode"]) == {"only"}
+    recalibrated = results["recalibration"]
+    assert set(recalibrated.variant) == {"BN"} and set(recalibrated.calibration_images) == {16, 32}
+    effect = analysis.recalibration_effect(noise, recalibrated)
+    assert effect.calibration_images.tolist() == [0, 16, 32] and effect.no_bn_eq14.nunique() == 1
 
     chapter = Path(__file__).resolve().parents[1] / "notebooks/chapters/device_noise.ipynb"
     executed = pm.execute_notebook(str(chapter), str(committed / "device_noise.ipynb"), parameters={"study": str(dest)},

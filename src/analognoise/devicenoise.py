@@ -7,11 +7,15 @@ default every committed model of the study), ``data_dir``, ``test_subset``, ``se
 ``targets`` (a list: each noise model runs on each), ``noise_models`` (a list of
 ``{noise_model: spec, etas: [...], repeats: N}``; spec as in :mod:`analognoise.noisemodels`,
 ``etas`` its levels) and optionally ``sensitivity`` (``{eta, repeats, targets, modes}``, the
-paper's noise one site at a time: :func:`analognoise.sensitivity.layer_sensitivity`).
+paper's noise one site at a time: :func:`analognoise.sensitivity.layer_sensitivity`) and
+``recalibration`` (``{images: [...], batch_size, targets, noise_models: [...]}``: the BN models
+under those noise models with their BN statistics re-estimated after every trial from that many
+training images, :mod:`analognoise.recalibration`; models without BN have nothing to recalibrate).
 
 Written (atomically, as one folder): ``config.yaml`` (as run, defaults filled in), ``models.csv`` (one row per run),
 ``noise.csv`` (one row per trial: run_id, noise_model, targets, level_name, level, level_unit,
-repeat, accuracy, normalized_accuracy, ...), ``sensitivity.csv``, ``scale_ratios.csv`` and
+repeat, accuracy, normalized_accuracy, ...), ``recalibration.csv`` (the same, with
+``calibration_images``), ``sensitivity.csv``, ``scale_ratios.csv`` and
 ``provenance.yaml``. Each (run, noise model, targets) table is kept in ``data/device/<name>/``
 as it is made, so a rerun resumes.
 """
@@ -32,8 +36,9 @@ from .paths import RESULTS_DIR, RUNS_DIR, project_root, resolve
 from .runs import atomic_path
 
 CONFIG_KEYS = ("name", "description", "study", "runs", "data_dir", "test_subset", "seed", "targets",
-               "noise_models", "sensitivity")
+               "noise_models", "sensitivity", "recalibration")
 SENSITIVITY_DEFAULTS = dict(eta=0.2, repeats=5, targets="trainable", modes=["only", "all_but"])
+RECALIBRATION_DEFAULTS = dict(images=[64, 256, 1024], batch_size=128, targets="kernels", noise_models=[])
 
 
 def load_config(config_file) -> dict:
@@ -51,17 +56,26 @@ def load_config(config_file) -> dict:
     bad = [t for t in config["targets"] if t not in TARGETS]
     if bad:
         raise ValueError(f"{config_file}: targets {bad} unknown; choose from {', '.join(TARGETS)}")
-    for entry in config["noise_models"]:
-        if set(entry) != {"noise_model", "etas", "repeats"}:
-            raise ValueError(f"{config_file}: each noise_models entry is {{noise_model, etas, repeats}}, got {entry!r}")
-        entry["etas"] = make_noise_model(entry["noise_model"]).check_levels(entry["etas"])
-        validate_noise_params([0.0], entry["repeats"])
+    _check_noise_models(config_file, config["noise_models"])
     if config.get("sensitivity") is not None:
         sensitivity = {**SENSITIVITY_DEFAULTS, **config["sensitivity"]}
         if set(sensitivity) != set(SENSITIVITY_DEFAULTS):
             raise ValueError(f"{config_file}: sensitivity takes {', '.join(SENSITIVITY_DEFAULTS)}")
         validate_noise_params([sensitivity["eta"]], sensitivity["repeats"], sensitivity["targets"])
         config["sensitivity"] = sensitivity
+    if config.get("recalibration") is not None:
+        recalibration = {**RECALIBRATION_DEFAULTS, **config["recalibration"]}
+        images = recalibration["images"]
+        if set(recalibration) != set(RECALIBRATION_DEFAULTS) or not recalibration["noise_models"]:
+            raise ValueError(f"{config_file}: recalibration takes {', '.join(RECALIBRATION_DEFAULTS)} "
+                             "(noise_models as the top-level list)")
+        if not images or not all(isinstance(n, int) and n >= 1 for n in images):
+            raise ValueError(f"{config_file}: recalibration images must be counts >= 1, got {images!r}")
+        if recalibration["targets"] not in TARGETS or recalibration["targets"] == "folded":
+            raise ValueError(f"{config_file}: recalibration targets {recalibration['targets']!r}: a network "
+                             "whose BN is folded away has no BN to recalibrate; use kernels or trainable")
+        _check_noise_models(config_file, recalibration["noise_models"])
+        config["recalibration"] = recalibration
     study = str(config["study"])
     models = resolve(study if "/" in study else f"{RESULTS_DIR}/{study}") / "models"
     committed = {p.name.removesuffix(".weights.h5"): p for p in sorted(models.glob("*.weights.h5"))}
@@ -72,6 +86,28 @@ def load_config(config_file) -> dict:
                          f"train them and `make commit-runs STUDY={config['study']}` first")
     config["weights"] = {r: committed[r] for r in runs}
     return config
+
+
+def _check_noise_models(config_file, entries) -> None:
+    for entry in entries:
+        if set(entry) != {"noise_model", "etas", "repeats"}:
+            raise ValueError(f"{config_file}: each noise_models entry is {{noise_model, etas, repeats}}, got {entry!r}")
+        entry["etas"] = make_noise_model(entry["noise_model"]).check_levels(entry["etas"])
+        validate_noise_params([0.0], entry["repeats"])
+
+
+def calibration_images(record: dict, count: int, data_dir=None, seed: int = 0):
+    """``count`` training images of a run's dataset (a fixed random choice, so a smaller count
+    is the start of a larger one), normalised as the run's inputs: float32 (count, 32, 32, 3)."""
+    import numpy as np
+
+    from .data import load_cifar, normalize_images
+    from .runs import run_data_dir
+
+    train = load_cifar(record["params"]["dataset"], run_data_dir(record["params"], data_dir)).x_train
+    chosen = np.random.default_rng(seed).permutation(len(train))[:count]
+    norm = record["normalization"]
+    return normalize_images(train[chosen], norm["mean"], norm["std"])
 
 
 def _model_and_data(weights: Path, config: dict, runs_dir):
@@ -93,6 +129,31 @@ def _tidy(table: pd.DataFrame, noise_model) -> pd.DataFrame:
     return table
 
 
+def _recalibrated(model, record, x, y, rid, config, work) -> list[pd.DataFrame]:
+    """The recalibration grid of one BN model (see the module docstring), one table per
+    (calibration images, noise model), each kept in ``work`` as it is made."""
+    from .noise import noise_grid
+    from .recalibration import BatchNormRecalibration
+
+    settings = config["recalibration"]
+    pool = calibration_images(record, max(settings["images"]), config.get("data_dir"), config.get("seed", 0))
+    tables = []
+    for entry in settings["noise_models"]:
+        noise_model = make_noise_model(entry["noise_model"])
+        for count in settings["images"]:
+            path = work / f"{rid}-recalibrated{count}-{noise_model.label()}-{settings['targets']}.csv".replace(" ", "")
+            if not (path.is_file() and len(pd.read_csv(path)) == entry["repeats"] * len(entry["etas"])):
+                print(f"{rid}: {noise_model.label()} on {settings['targets']}, BN recalibrated on {count} images",
+                      flush=True)
+                recalibrate = BatchNormRecalibration(model, pool[:count], settings["batch_size"])
+                table = noise_grid(model, x, y, entry["etas"], entry["repeats"], settings["targets"], "tensor",
+                                   config.get("seed", 0), rid, noise_model=noise_model, recalibrate=recalibrate)
+                with atomic_path(path) as tmp:
+                    _tidy(table, noise_model).assign(run_id=rid, test_images=len(y)).to_csv(tmp, index=False)
+            tables.append(pd.read_csv(path))
+    return tables
+
+
 def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
     """Run the config (see the module docstring) and write ``results/<name>/`` (or ``dest``);
     returns it. A committed model is evaluated from its run in ``runs_dir``, restored there
@@ -107,7 +168,7 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
     work = resolve(work or f"data/device/{config['name']}")
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    noise_tables, sensitivity_tables, ratio_tables, facts = [], [], [], []
+    noise_tables, sensitivity_tables, ratio_tables, recalibration_tables, facts = [], [], [], [], []
     for rid, weights in config["weights"].items():
         model, record, x, y = _model_and_data(weights, config, runs_dir)
         folded = None
@@ -140,6 +201,8 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
                 with atomic_path(path) as tmp:
                     table.assign(run_id=rid).to_csv(tmp, index=False)
             sensitivity_tables.append(pd.read_csv(path))
+        if config.get("recalibration") and record["params"]["bn"] != "none":
+            recalibration_tables += _recalibrated(model, record, x, y, rid, config, work)
         keras.backend.clear_session()
     dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
     with atomic_path(dest, directory=True) as folder:
@@ -148,6 +211,8 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
         pd.DataFrame(facts).to_csv(folder / "models.csv", index=False)
         pd.concat(noise_tables, ignore_index=True).to_csv(folder / "noise.csv", index=False)
         pd.concat(ratio_tables, ignore_index=True).to_csv(folder / "scale_ratios.csv", index=False)
+        if recalibration_tables:
+            pd.concat(recalibration_tables, ignore_index=True).to_csv(folder / "recalibration.csv", index=False)
         if sensitivity_tables:
             pd.concat(sensitivity_tables, ignore_index=True).to_csv(folder / "sensitivity.csv", index=False)
         provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

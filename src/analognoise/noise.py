@@ -201,7 +201,7 @@ def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS
                repeats: int = 5, targets: str = "trainable", scale: str = "tensor",
                seed: int = 0, run_id: str = "", batch_size: int = 1000,
                progress: bool = True, correct: list | None = None, noise_model=None,
-               layers=None, clean=None) -> pd.DataFrame:
+               layers=None, clean=None, recalibrate=None) -> pd.DataFrame:
     """Evaluate the model under weight noise for every (level, repeat).
 
     ``etas``: the noise model's levels (the paper's: eta, a fraction; see
@@ -211,7 +211,10 @@ def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS
     noise_model (its label). A level that leaves the weights clean (eta = 0) reuses the clean
     evaluation; another deterministic level is evaluated once; either row is repeated for
     every repeat. ``layers`` restricts the noise to those layers; ``clean`` reuses a clean
-    evaluation (:meth:`Evaluator.correctness` of this model on ``x``, ``y``). The weights are
+    evaluation (:meth:`Evaluator.correctness` of this model on ``x``, ``y``). ``recalibrate``
+    (a :class:`analognoise.recalibration.BatchNormRecalibration` of this model) re-estimates
+    the BN statistics after each trial's noise is written, before it is evaluated. The weights
+    (and BN statistics) are
     clean again on return, also after an error. ``correct``, if given a list, receives which
     test image each trial got right: one uint8 array of ceil(N / 8) packed bits per table row
     (``np.unpackbits(row, count=N)``), so the test images can be resampled later.
@@ -233,6 +236,8 @@ def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS
                     right, finite = clean_correct, clean_finite
                 elif repeat == 0 or not noise.noise_model.is_deterministic(level):
                     noise.apply(level, trial_seed(seed, key, level, repeat))
+                    if recalibrate is not None:
+                        recalibrate()
                     right, finite = evaluate.correctness()
                 bits.append(np.packbits(right))
                 rows.append({level_name: level, "repeat": repeat, "accuracy": float(right.mean()),
@@ -244,11 +249,15 @@ def noise_grid(model: keras.Model, x: np.ndarray, y: np.ndarray, etas=PAPER_ETAS
                       f"{time.perf_counter() - started:.1f} s", flush=True)
     finally:
         noise.restore()
+        if recalibrate is not None:
+            recalibrate.restore()
     table = pd.DataFrame(rows)
     table["clean_accuracy"] = clean_accuracy
     table["normalized_accuracy"] = normalized_accuracy(table["accuracy"], clean_accuracy)
     table["targets"], table["scale"], table["seed"] = targets, scale, seed
     table["noise_model"] = noise.noise_model.label()
+    if recalibrate is not None:
+        table["calibration_images"] = recalibrate.images
     if correct is not None:
         correct.extend(bits)
     return table

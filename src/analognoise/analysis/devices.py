@@ -34,10 +34,14 @@ def load_device_results(folder) -> dict[str, pd.DataFrame]:
 
     noise = labelled(pd.read_csv(folder / "noise.csv"))
     noise["eta"] = noise["level"]
+    recalibration_file = folder / "recalibration.csv"
+    recalibration = labelled(pd.read_csv(recalibration_file)) if recalibration_file.is_file() else pd.DataFrame()
+    if len(recalibration):
+        recalibration["eta"] = recalibration["level"]
     sensitivity_file = folder / "sensitivity.csv"
     sensitivity = labelled(pd.read_csv(sensitivity_file)) if sensitivity_file.is_file() else pd.DataFrame()
     ratios = pd.read_csv(folder / "scale_ratios.csv").merge(labels, on="run_id", how="left")
-    return dict(models=models, noise=noise, sensitivity=sensitivity, scale_ratios=ratios,
+    return dict(models=models, noise=noise, sensitivity=sensitivity, scale_ratios=ratios, recalibration=recalibration,
                 config=yaml.safe_load((folder / "config.yaml").read_text()),
                 provenance=yaml.safe_load((folder / "provenance.yaml").read_text()))
 
@@ -67,6 +71,35 @@ def bn_penalty(noise: pd.DataFrame) -> pd.DataFrame:
                              no_bn_eq14=no_bn[0], no_bn_lo=no_bn[1], no_bn_hi=no_bn[2],
                              difference=diff, difference_lo=lo, difference_hi=hi, holm_p=p,
                              seeds=int(g.seed.nunique()), verdict=verdict))
+    return pd.DataFrame(rows)
+
+
+def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd.DataFrame:
+    """Per model, noise model and number of calibration images (0: none, the trials of the
+    plain grid on the same targets): eq. 14 of the BN model with a 95% CI over draws, the no-BN
+    model's (nothing to recalibrate), and BN minus no BN with a Welch interval and p-value;
+    ``bn_ahead``: the recalibrated BN model keeps significantly more than the no-BN model."""
+    if recalibration.empty:
+        return pd.DataFrame()
+    targets = recalibration.targets.iat[0]
+    levels = set(zip(recalibration.noise_model, recalibration.level))  # eq. 14 over the same levels
+    plain = noise[(noise.targets == targets) & (noise.level > 0)
+                  & [key in levels for key in zip(noise.noise_model, noise.level)]].assign(calibration_images=0)
+    trials = pd.concat([plain, recalibration[recalibration.level > 0]], ignore_index=True)
+    rows = []
+    for (model, noise_model), g in trials.groupby(["model", "noise_model"], sort=False):
+        no_bn = g[(g.variant == "no BN") & (g.calibration_images == 0)]
+        if no_bn.empty:
+            continue
+        baseline = metrics.eq14_per_repeat(no_bn)
+        for count, bn in g[g.variant == "BN"].groupby("calibration_images"):
+            per_repeat = metrics.eq14_per_repeat(bn)
+            mean, lo, hi = metrics.mean_ci(per_repeat)
+            diff, diff_lo, diff_hi, p = welch(per_repeat, baseline)
+            rows.append(dict(model=model, noise_model=noise_model, targets=targets, calibration_images=int(count),
+                             bn_eq14=mean, bn_lo=lo, bn_hi=hi, no_bn_eq14=baseline.mean(),
+                             difference=diff, difference_lo=diff_lo, difference_hi=diff_hi, p=p,
+                             bn_ahead=bool(diff > 0 and p < 0.05)))
     return pd.DataFrame(rows)
 
 

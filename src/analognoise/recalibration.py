@@ -1,0 +1,66 @@
+"""BN statistics recalibration after weight noise: re-estimate every BN layer's moving mean and
+variance from unlabelled training images passed through the noisy network, the mitigation a
+network with BN has and a network without BN has not.
+
+With images x_1..x_B in batches, batch k (0-based) is run through the network in training mode
+with each BN layer's momentum set to k / (k + 1), so that after the last batch every moving
+statistic is the plain average of its B per-batch statistics (the first batch replaces the old
+value outright), computed on activations that already carry the recalibrated statistics of
+the layers before. No labels and no gradients are used; the weights are not touched.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+def _batch_norm_layers(model: keras.Model) -> list:
+    found = []
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            found += _batch_norm_layers(layer)
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+    return found
+
+
+class BatchNormRecalibration:
+    """Re-estimates the BN statistics of ``model`` from ``images`` (float32 (N, 32, 32, 3)
+    model inputs, e.g. training images without labels) in batches of ``batch_size``, and puts
+    the statistics it found at construction back on :meth:`restore`.
+
+    Usage: ``recalibrate = BatchNormRecalibration(model, x); noise.apply(...); recalibrate();
+    evaluate(); ...; recalibrate.restore()``. A model without BN raises ValueError: there is
+    nothing to recalibrate."""
+
+    def __init__(self, model: keras.Model, images: np.ndarray, batch_size: int = 128):
+        self.layers = _batch_norm_layers(model)
+        if not self.layers:
+            raise ValueError(f"{model.name} has no BN layer: there is nothing to recalibrate")
+        if len(images) < 1 or batch_size < 1:
+            raise ValueError(f"recalibration needs at least one image and batch_size >= 1, got "
+                             f"{len(images)} images, batch_size={batch_size}")
+        self.model = model
+        self.batches = [keras.ops.convert_to_tensor(images[i: i + batch_size])
+                        for i in range(0, len(images), batch_size)]
+        self.clean = [(keras.ops.convert_to_numpy(layer.moving_mean), keras.ops.convert_to_numpy(layer.moving_variance))
+                      for layer in self.layers]
+        self.images = len(images)
+
+    def __call__(self) -> None:
+        """Replace every BN layer's moving statistics by their average over the batches."""
+        momenta = [layer.momentum for layer in self.layers]
+        try:
+            for k, batch in enumerate(self.batches):
+                for layer in self.layers:
+                    layer.momentum = k / (k + 1)
+                self.model(batch, training=True)
+        finally:
+            for layer, momentum in zip(self.layers, momenta):
+                layer.momentum = momentum
+
+    def restore(self) -> None:
+        """Put back the statistics the model had at construction."""
+        for layer, (mean, variance) in zip(self.layers, self.clean):
+            layer.moving_mean.assign(mean)
+            layer.moving_variance.assign(variance)
