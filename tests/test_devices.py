@@ -86,11 +86,12 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
     effect = analysis.recalibration_effect(noise, recalibrated)
     assert effect.calibration_images.tolist() == [0, 16, 32] and effect.no_bn_eq14.nunique() == 1
 
-    chapter = Path(__file__).resolve().parents[1] / "notebooks/chapters/device_noise.ipynb"
-    executed = pm.execute_notebook(str(chapter), str(committed / "device_noise.ipynb"), parameters={"study": str(dest)},
-                                   progress_bar=False, kernel_name="python3")
-    text = json.dumps(executed["cells"])
-    assert "Does BN" in text and "image/png" in text and "Traceback" not in text
+    for name, heading in (("device_noise", "Does BN"), ("mitigations", "Eq. 14 with and without recalibration")):
+        chapter = Path(__file__).resolve().parents[1] / f"notebooks/chapters/{name}.ipynb"
+        executed = pm.execute_notebook(str(chapter), str(committed / f"{name}.ipynb"), parameters={"study": str(dest)},
+                                       progress_bar=False, kernel_name="python3")
+        text = json.dumps(executed["cells"])
+        assert heading in text and "image/png" in text and "Traceback" not in text
 
 
 def synthetic(bn_penalty_pp: float, draws: int = 10) -> pd.DataFrame:

@@ -30,7 +30,8 @@ BOOK = [
                    ("ablation", "committed:results/cpu-reference"),
                    ("pretrained", "committed:results/crosssim-keras-resnet"), ("audit", "paper")]),
     ("Theory, measured", [("theory_gradient_noise", "main"), ("theory_smoothness", "main")]),
-    ("Beyond the paper", [("device_noise", "committed:results/device-noise")]),
+    ("Beyond the paper", [("device_noise", "committed:results/device-noise"),
+                          ("mitigations", "committed:results/device-noise")]),
     ("Companion studies", [("learning_rate", "learning-rate"), ("architectures", "architectures")]),
     ("Reproduce and extend", [("book/rerun", None), ("runs", "main")]),
 ]

@@ -84,7 +84,8 @@ def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd
     targets = recalibration.targets.iat[0]
     levels = set(zip(recalibration.noise_model, recalibration.level))  # eq. 14 over the same levels
     plain = noise[(noise.targets == targets) & (noise.level > 0)
-                  & [key in levels for key in zip(noise.noise_model, noise.level)]].assign(calibration_images=0)
+                  & np.array([key in levels for key in zip(noise.noise_model, noise.level)], dtype=bool)
+                  ].assign(calibration_images=0)
     trials = pd.concat([plain, recalibration[recalibration.level > 0]], ignore_index=True)
     rows = []
     for (model, noise_model), g in trials.groupby(["model", "noise_model"], sort=False):
