@@ -295,6 +295,15 @@ def test_chance_corrected_eq14():
         "eq. 13 favours the weaker model; the chance-corrected version does not"
 
 
+def test_matched_clean_accuracy_pairs_only_runs_of_equal_accuracy():
+    close = analysis.matched_clean_accuracy(pairs_noise({20: 0.05}, clean=(0.9, 0.89)))
+    assert len(close) == 1 and close.clean_gap.iat[0] == pytest.approx(0.01)
+    assert close.difference.iat[0] == pytest.approx(-0.05, abs=0.02) and close.hi.iat[0] < 0
+    far = analysis.matched_clean_accuracy(pairs_noise({20: 0.05}, clean=(0.9, 0.80)))
+    assert far.empty and "difference" in far.columns, "10 pp apart: eq. 13 would favour the weaker model"
+    assert len(analysis.matched_clean_accuracy(pairs_noise({20: 0.05}, clean=(0.9, 0.80)), tolerance=0.1)) == 1
+
+
 def test_tables_never_average_over_datasets_or_other_run_settings():
     """A CIFAR-10 run at 0.90 and a CIFAR-100 run at 0.50 are two rows, never one at 0.70."""
     ten = pairs_noise({20: 0.0}, spread=0.0)

@@ -13,7 +13,7 @@ Every public name is importable from ``analognoise.analysis`` itself, as the not
 """
 from .paper import DATASET_LABELS, KERAS_EXAMPLE_V1, MODEL_ORDER, PAPER_MODELS, PAPER_TABLE, check_paper_quotes, compare_with_keras_example, paper_accuracy, paper_quotes, paper_table4, paper_table_oddities, recompute_paper_table4  # noqa: F401
 from .store import RUN_LABELS, describe_study, export_results, finished_cells, load_histories, load_results, load_theory, run_links  # noqa: F401
-from .tables import CHANCE, SETTINGS, TRAINED_MULTIPLE_OF_CHANCE, accuracy_table, clean_accuracy_table, bn_effect, budget_caveat, eq14, eq14_chance_corrected, is_trained, summarize, table4, untrained_runs  # noqa: F401
+from .tables import CHANCE, SETTINGS, TRAINED_MULTIPLE_OF_CHANCE, accuracy_table, clean_accuracy_table, matched_clean_accuracy, bn_effect, budget_caveat, eq14, eq14_chance_corrected, is_trained, summarize, table4, untrained_runs  # noqa: F401
 from .ablation import ABLATION_STEPS, ABLATION_TARGETS, ablation_eq14, ablation_findings, ablation_table, collapsed_trials, degradation_sources, pretrained_eq14  # noqa: F401
 from .claims import CLAIMS, Claim, Evidence, claims_checklist  # noqa: F401
 from .theory_checks import minibatch_summary, power_law_fit, theory_claims, theory_vs_robustness  # noqa: F401

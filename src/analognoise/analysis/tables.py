@@ -156,6 +156,30 @@ def clean_accuracy_table(noise: pd.DataFrame, confidence: float = 0.95) -> pd.Da
     return pd.DataFrame(rows).sort_values(["dataset", "model", "variant", "seed"], ignore_index=True)
 
 
+def matched_clean_accuracy(noise: pd.DataFrame, tolerance: float = 0.02, confidence: float = 0.95) -> pd.DataFrame:
+    """BN vs no BN at matched clean accuracy: every pair of a BN and a no-BN run of the same
+    dataset and model whose clean accuracies differ by at most ``tolerance`` (a fraction; eq. 13
+    favours the weaker model, so only such pairs compare robustness alone), with eq. 14 of
+    each (CI over its draws) and BN minus no BN with a Welch interval and p-value."""
+    runs = noise.groupby("run_id")[["dataset", "model", "variant", "seed", "clean_accuracy"]].first().reset_index()
+    rows = []
+    for (dataset, model), g in runs.groupby(["dataset", "model"]):
+        for bn in g[g.variant == "BN"].itertuples():
+            for other in g[g.variant == "no BN"].itertuples():
+                gap = bn.clean_accuracy - other.clean_accuracy
+                if abs(gap) > tolerance + 1e-12:
+                    continue
+                a = metrics.eq14_per_repeat(noise[noise.run_id == bn.run_id])
+                b = metrics.eq14_per_repeat(noise[noise.run_id == other.run_id])
+                diff, lo, hi, p = welch(a, b, confidence)
+                rows.append(dict(dataset=dataset, model=model, bn_run=bn.run_id, no_bn_run=other.run_id,
+                                 bn_seed=bn.seed, no_bn_seed=other.seed, clean_gap=gap, bn_eq14=a.mean(),
+                                 no_bn_eq14=b.mean(), difference=diff, lo=lo, hi=hi, p=p))
+    columns = ["dataset", "model", "bn_run", "no_bn_run", "bn_seed", "no_bn_seed", "clean_gap", "bn_eq14",
+               "no_bn_eq14", "difference", "lo", "hi", "p"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def is_trained(clean_accuracy, dataset: str):
     """Whether a model with this clean accuracy on ``dataset`` counts as trained (see
     :data:`TRAINED_MULTIPLE_OF_CHANCE`); works on scalars and arrays."""
