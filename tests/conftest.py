@@ -77,3 +77,21 @@ def isolated_data_search(monkeypatch, tmp_path):
     for name, spec in data.DATASETS.items():
         monkeypatch.setitem(data.DATASETS, name,
                             dataclasses.replace(spec, url="http://127.0.0.1:9/offline.tar.gz"))
+
+
+@pytest.fixture(scope="module")
+def untrained_resnet8():
+    """A freshly initialised ResNet-8 (seed 0) with BN after every convolution."""
+    import keras
+
+    from analognoise.models import build_model
+
+    keras.utils.set_random_seed(0)
+    return build_model("resnet", 8, 10, "all")
+
+
+@pytest.fixture(scope="module")
+def random_inputs():
+    """64 random model inputs, float32 (64, 32, 32, 3), and labels (64,)."""
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(64, 32, 32, 3)).astype("float32"), rng.integers(0, 10, 64)

@@ -9,25 +9,14 @@ from analognoise.models import build_model
 from analognoise.recalibration import BatchNormRecalibration
 
 
-@pytest.fixture(scope="module")
-def model():
-    keras.utils.set_random_seed(0)
-    return build_model("resnet", 8, 10, "all")
-
-
-@pytest.fixture(scope="module")
-def images():
-    rng = np.random.default_rng(2)
-    return rng.normal(size=(64, 32, 32, 3)).astype("float32"), rng.integers(0, 10, 64)
-
-
 def bn_state(model):
     return {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.weights if "moving" in v.path}
 
 
-def test_statistics_are_the_average_over_the_calibration_batches(model, images):
-    x, _ = images
-    before = bn_state(model)
+def test_statistics_are_the_average_over_the_calibration_batches(untrained_resnet8, random_inputs):
+    model = untrained_resnet8
+    x, _ = random_inputs
+    before = bn_state(untrained_resnet8)
     recalibrate = BatchNormRecalibration(model, x, batch_size=32)
     recalibrate()
     stem = keras.Model(model.input, model.get_layer("stem_conv").output)
@@ -39,11 +28,12 @@ def test_statistics_are_the_average_over_the_calibration_batches(model, images):
                                np.mean([b.var(axis=(0, 1, 2)) for b in batches], axis=0), rtol=1e-3, atol=1e-5)
     assert bn.momentum == pytest.approx(0.99), "the layers' momentum is put back"
     recalibrate.restore()
-    assert all(np.array_equal(before[p], v) for p, v in bn_state(model).items())
+    assert all(np.array_equal(before[p], v) for p, v in bn_state(untrained_resnet8).items())
 
 
-def test_a_grid_with_recalibration_restores_weights_and_statistics(model, images):
-    x, y = images
+def test_a_grid_with_recalibration_restores_weights_and_statistics(untrained_resnet8, random_inputs):
+    model = untrained_resnet8
+    x, y = random_inputs
     before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.weights}
     recalibrate = BatchNormRecalibration(model, x[:32])
     table = noise.noise_grid(model, x, y, etas=[0.0, 0.5], repeats=2, targets="kernels", run_id="r",
@@ -54,8 +44,8 @@ def test_a_grid_with_recalibration_restores_weights_and_statistics(model, images
     assert all(np.array_equal(before[v.path], keras.ops.convert_to_numpy(v)) for v in model.weights)
 
 
-def test_a_model_without_bn_has_nothing_to_recalibrate(images):
+def test_a_model_without_bn_has_nothing_to_recalibrate(random_inputs):
     with pytest.raises(ValueError, match="no BN layer"):
-        BatchNormRecalibration(build_model("resnet", 8, 10, "none"), images[0])
+        BatchNormRecalibration(build_model("resnet", 8, 10, "none"), random_inputs[0])
     with pytest.raises(ValueError, match="at least one image"):
-        BatchNormRecalibration(build_model("resnet", 8, 10, "all"), images[0][:0])
+        BatchNormRecalibration(build_model("resnet", 8, 10, "all"), random_inputs[0][:0])

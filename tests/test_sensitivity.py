@@ -8,19 +8,8 @@ from analognoise.models import build_model, fold_batchnorm
 from analognoise.sensitivity import layer_sensitivity, noise_sites
 
 
-@pytest.fixture(scope="module")
-def model():
-    keras.utils.set_random_seed(0)
-    return build_model("resnet", 8, 10, "all")
-
-
-@pytest.fixture(scope="module")
-def images():
-    rng = np.random.default_rng(1)
-    return rng.normal(size=(40, 32, 32, 3)).astype("float32"), rng.integers(0, 10, 40)
-
-
-def test_sites_pair_each_weight_layer_with_its_bn_in_forward_order(model):
+def test_sites_pair_each_weight_layer_with_its_bn_in_forward_order(untrained_resnet8):
+    model = untrained_resnet8
     sites = noise_sites(model)
     weight_layers = [layer.name for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
     assert sites.site.tolist() == weight_layers and sites.depth.tolist() == list(range(1, len(weight_layers) + 1))
@@ -30,15 +19,16 @@ def test_sites_pair_each_weight_layer_with_its_bn_in_forward_order(model):
     assert noise_sites(fold_batchnorm(model)).site.tolist() == weight_layers  # same sites once folded
 
 
-def test_one_site_at_a_time_and_all_but_one(model, images):
-    table = layer_sensitivity(model, *images, eta=0.5, repeats=2, run_id="r", progress=False)
+def test_one_site_at_a_time_and_all_but_one(untrained_resnet8, random_inputs):
+    model = untrained_resnet8
+    table = layer_sensitivity(model, *random_inputs, eta=0.5, repeats=2, run_id="r", progress=False)
     sites = noise_sites(model)
     assert len(table) == len(sites) * 2 * 2 and set(table["mode"]) == {"only", "all_but"}
     assert table.clean_accuracy.nunique() == 1
     # an "only" trial is the full-model trial restricted to the site: same seeds, same draws
-    full = noise.noise_grid(model, *images, etas=[0.5], repeats=2, run_id="r", progress=False,
+    full = noise.noise_grid(model, *random_inputs, etas=[0.5], repeats=2, run_id="r", progress=False,
                             layers={"stem_conv", "stem_conv_bn"})
     only = table[(table.site == "stem_conv") & (table["mode"] == "only")]
     assert only.accuracy.tolist() == full.accuracy.tolist()
     with pytest.raises(ValueError, match="modes"):
-        layer_sensitivity(model, *images, modes=["some"])
+        layer_sensitivity(model, *random_inputs, modes=["some"])

@@ -22,25 +22,32 @@ from .base import NoiseModel, Reference
 
 
 @dataclass(frozen=True)
-class AdditiveStd(NoiseModel):
+class _AdditiveRelative(NoiseModel):
+    """sigma = eta * the reference statistic named by ``statistic`` (an attribute of Reference)."""
+
+    statistic = "std"
+
+    def perturb(self, clean, reference: Reference, level, rng: np.random.Generator):
+        sigma = level * getattr(reference, self.statistic)
+        return clean + sigma * rng.standard_normal(clean.shape, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class AdditiveStd(_AdditiveRelative):
     """The paper's noise: sigma = eta * std(W) (eq. 10-12)."""
 
     name = "paper"
     level_unit = "fraction of std(W)"
-
-    def perturb(self, clean, reference: Reference, level, rng: np.random.Generator):
-        return clean + (level * reference.std) * rng.standard_normal(clean.shape, dtype=np.float32)
+    statistic = "std"
 
 
 @dataclass(frozen=True)
-class AdditiveMax(NoiseModel):
+class AdditiveMax(_AdditiveRelative):
     """Additive noise relative to the largest weight: sigma = eta * max|W|."""
 
     name = "additive-max"
     level_unit = "fraction of max|W|"
-
-    def perturb(self, clean, reference: Reference, level, rng: np.random.Generator):
-        return clean + (level * reference.max_abs) * rng.standard_normal(clean.shape, dtype=np.float32)
+    statistic = "max_abs"
 
 
 @dataclass(frozen=True)
