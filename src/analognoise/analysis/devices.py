@@ -46,6 +46,11 @@ def load_device_results(folder) -> dict[str, pd.DataFrame]:
                 provenance=yaml.safe_load((folder / "provenance.yaml").read_text()))
 
 
+PENALTY_COLUMNS = ["noise_model", "targets", "model", "level_name", "levels", "bn_eq14", "bn_lo", "bn_hi",
+                   "no_bn_eq14", "no_bn_lo", "no_bn_hi", "difference", "difference_lo", "difference_hi", "holm_p",
+                   "seeds", "verdict"]
+
+
 def bn_penalty(noise: pd.DataFrame) -> pd.DataFrame:
     """Per noise model and targets: eq. 14 (the mean normalised accuracy over the model's
     non-zero levels, CI over draws and training seeds; a model with no non-zero level, e.g.
@@ -71,7 +76,7 @@ def bn_penalty(noise: pd.DataFrame) -> pd.DataFrame:
                              no_bn_eq14=no_bn[0], no_bn_lo=no_bn[1], no_bn_hi=no_bn[2],
                              difference=diff, difference_lo=lo, difference_hi=hi, holm_p=p,
                              seeds=int(g.seed.nunique()), verdict=verdict))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=PENALTY_COLUMNS)  # no BN / no-BN pair: no rows, same columns
 
 
 def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd.DataFrame:
@@ -79,8 +84,10 @@ def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd
     plain grid on the same targets): eq. 14 of the BN model with a 95% CI over draws, the no-BN
     model's (nothing to recalibrate), and BN minus no BN with a Welch interval and p-value;
     ``bn_ahead``: the recalibrated BN model keeps significantly more than the no-BN model."""
+    columns = ["model", "noise_model", "targets", "calibration_images", "bn_eq14", "bn_lo", "bn_hi", "no_bn_eq14",
+               "difference", "difference_lo", "difference_hi", "p", "bn_ahead"]
     if recalibration.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=columns)
     targets = recalibration.targets.iat[0]
     levels = set(zip(recalibration.noise_model, recalibration.level))  # eq. 14 over the same levels
     plain = noise[(noise.targets == targets) & (noise.level > 0)
@@ -101,7 +108,7 @@ def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd
                              bn_eq14=mean, bn_lo=lo, bn_hi=hi, no_bn_eq14=baseline.mean(),
                              difference=diff, difference_lo=diff_lo, difference_hi=diff_hi, p=p,
                              bn_ahead=bool(diff > 0 and p < 0.05)))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def pcm_over_time(noise: pd.DataFrame) -> pd.DataFrame:
@@ -152,8 +159,10 @@ def bn_penalty_by_site(sensitivity: pd.DataFrame, mode: str = "only") -> pd.Data
     """Per model and site: the BN model's accuracy drop minus the no-BN model's when noise hits
     that site (``mode="only"``) or every other site (``"all_but"``), Welch CI, Holm-corrected
     across the sites; ``carries_penalty``: the BN drop is significantly larger."""
+    columns = ["model", "depth", "site", "bn_drop", "no_bn_drop", "penalty", "penalty_lo", "penalty_hi", "p",
+               "holm_p", "carries_penalty"]
     if sensitivity.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=columns)
     frame = sensitivity[sensitivity["mode"] == mode]
     frame = frame.assign(drop=frame.clean_accuracy - frame.accuracy)
     rows = []
@@ -163,10 +172,8 @@ def bn_penalty_by_site(sensitivity: pd.DataFrame, mode: str = "only") -> pd.Data
             diff, lo, hi, p = welch(arms["BN"], arms["no BN"])
             rows.append(dict(model=model, depth=depth, site=site, bn_drop=arms["BN"].mean(),
                              no_bn_drop=arms["no BN"].mean(), penalty=diff, penalty_lo=lo, penalty_hi=hi, p=p))
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
-    table["holm_p"] = np.concatenate([holm(g.p) for _, g in table.groupby("model", sort=False)])
+    table = pd.DataFrame(rows, columns=columns[:-2])
+    table["holm_p"] = table.groupby("model").p.transform(holm) if len(table) else []
     table["carries_penalty"] = (table.penalty > 0) & (table.holm_p < 0.05)
     return table.sort_values(["model", "depth"], ignore_index=True)
 
