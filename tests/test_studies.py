@@ -1,4 +1,5 @@
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -121,3 +122,29 @@ def test_unknown_grid_axis_is_refused(tmp_path):
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ValueError, match="unknown grid axes \\['momentum'\\]"):
         studies.load_study(path)
+
+
+def test_the_train_notebook_gives_every_cell_its_own_run_id():
+    """The workflow passes a cell's training parameters to notebooks/steps/train.ipynb; a
+    parameter the notebook does not take or does not pass on changes the run id, and the run
+    is trained again under another name (as `shortcut_bn` once did)."""
+    import ast
+    import json
+
+    from analognoise import params as params_module
+
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "steps" / "train.ipynb"
+    cells = json.loads(notebook.read_text())["cells"]
+    sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    parameters_cell = next(s for s in sources if s.startswith("# Parameters"))
+    call = next(node for s in sources if "notebook_params(" in s for node in ast.walk(ast.parse(s))
+                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "params")
+    for name in ("smoke", "quick", "paper", "paper-accuracy"):
+        for cell in studies.expand(studies.load_study(name)):
+            namespace = {}
+            exec(parameters_cell, namespace)
+            given = studies.train_parameters(cell)
+            assert set(given) <= set(namespace), f"train.ipynb has no parameter {set(given) - set(namespace)}"
+            namespace.update(given, notebook_params=params_module.notebook_params)
+            exec(compile(ast.Module([call], []), "train.ipynb", "exec"), namespace)
+            assert params_module.run_id(namespace["params"]) == cell.run_id, (name, cell.run_id)
