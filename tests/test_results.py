@@ -161,6 +161,22 @@ def test_the_committed_reference_results_are_those_of_its_config():
     assert (draws >= config["ablation"].get("repeats", config["noise"]["repeats"])).all()
 
 
+def test_the_readme_headline_is_the_committed_paper_accuracy_study():
+    """The README opens with eq. 14 from results/paper-accuracy: its numbers must be what the
+    analysis computes from the committed CSVs (each commit of new runs updates the README)."""
+    import re
+
+    _, noise = analysis.load_results(studies.load_study(ROOT / "results" / "paper-accuracy"))
+    table = analysis.table4(noise)
+    rows = re.findall(r"^\| (ResNet-\d+) \(paper-accuracy\) \| ([\d.]+ ± [\d.]+) \| ([\d.]+ ± [\d.]+) \| "
+                      r"([\d.]+) \| ([\d.]+) \|$", (ROOT / "README.md").read_text(), re.M)
+    assert rows, "the README's headline row"
+    for model, bn, no_bn, paper_bn, paper_no_bn in rows:
+        assert table.loc[(model, "BN"), ("CIFAR-10", "ours")] == bn
+        assert table.loc[(model, "no BN"), ("CIFAR-10", "ours")] == no_bn
+        assert float(table.loc[(model, "BN"), ("CIFAR-10", "paper")]) == float(paper_bn)
+
+
 def test_the_readme_headline_is_the_committed_reference_study():
     """The README opens with eq. 14 from results/cpu-reference: its numbers must be what the
     analysis computes from the committed CSVs (a regenerated study updates the README)."""
