@@ -114,7 +114,8 @@ def test_images(name: str, value) -> int | str | None:
 
 
 def placement(name: str, value):
-    """A BN placement: "all", "none", "first:K", or a list of site names ("[a, b]" accepted)."""
+    """A BN placement: "all", "none", "first:K", "last:K", "spread:K", or a list of site names
+    ("[a, b]" accepted)."""
     parsed = _parsed(value) if isinstance(value, str) and value.lstrip().startswith("[") else value
     if not isinstance(parsed, (str, list, tuple)):
         refuse(name, value, "all, none, first:K or a list of BN site names", "first:3")

@@ -10,7 +10,8 @@ nor in the Keras ``cifar10_resnet`` example that the paper's with-BN accuracies 
 
 - ``"all"``: at every site (the paper's "BN after every conv and fully connected layer");
 - ``"none"``: nowhere;
-- ``"first:K"``: at the first K sites in forward order (a *partial* placement);
+- ``"first:K"``: at the first K sites in forward order (a *partial* placement); ``"last:K"``
+  at the last K; ``"spread:K"`` at K sites spread evenly (:func:`analognoise.params.counted_sites`);
 - a list of site names: exactly those (see :func:`analognoise.params.bn_sites` for the names).
 
 All kernels use Glorot-uniform initialisation, as in the paper. Input: float32

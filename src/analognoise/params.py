@@ -4,7 +4,8 @@ Everything here is checked before any compute starts, and is what the workflow, 
 configs and the analysis pages use, so they stay light:
 
 - architectures: the valid choices, BN *sites* (one per conv / hidden dense layer, in forward
-  order) and BN placements (``"all"``, ``"none"``, ``"first:K"``, or a list of site names);
+  order) and BN placements (``"all"``, ``"none"``, ``"first:K"``, ``"last:K"``, ``"spread:K"``,
+  or a list of site names);
 - training parameters: defaults, presets, validation, and the run id (a hash of them);
 - noise settings: ``targets``, ``scale``, etas, repeats;
 - theory settings: the sample pool, batch sizes and step sizes of the section II measurements.
@@ -76,6 +77,25 @@ def bn_sites(arch: str, depth: int | None = None, shortcut_bn: bool = True) -> l
     return _resnet_sites(depth, shortcut_bn) if arch == "resnet" else _vgg16_sites()
 
 
+#: placements of K sites: the first K in forward order, the last K, or K spread evenly
+COUNTED_PLACEMENTS = ("first", "last", "spread")
+
+
+def counted_sites(sites: list[str], where: str, count: int) -> list[str]:
+    """``count`` of ``sites`` (forward order): the first, the last, or spread evenly (the first
+    and the last site included, the rest at equal steps between; one site: the middle one)."""
+    if count == 0:
+        return []
+    if where == "first":
+        return sites[:count]
+    if where == "last":
+        return sites[len(sites) - count:]
+    if count == 1:
+        return [sites[(len(sites) - 1) // 2]]
+    step = (len(sites) - 1) / (count - 1)
+    return [sites[round(i * step)] for i in range(count)]
+
+
 def resolve_bn(bn, arch: str, depth: int | None = None, shortcut_bn: bool = True) -> frozenset[str]:
     """The set of site names that get BN for a ``bn`` placement (see module docstring and
     :func:`bn_sites`); for a keras.applications model only ``"all"`` (its built-in BN) is valid."""
@@ -89,11 +109,11 @@ def resolve_bn(bn, arch: str, depth: int | None = None, shortcut_bn: bool = True
         return frozenset(sites)
     if bn == "none":
         return frozenset()
-    if isinstance(bn, str) and bn.startswith("first:"):
-        count = bn.split(":", 1)[1]
+    if isinstance(bn, str) and bn.split(":", 1)[0] in COUNTED_PLACEMENTS and ":" in bn:
+        where, count = bn.split(":", 1)
         if not count.isdigit() or not 0 <= int(count) <= len(sites):
-            raise ValueError(f"bn={bn!r}: K in 'first:K' must be an integer in 0..{len(sites)}")
-        return frozenset(sites[: int(count)])
+            raise ValueError(f"bn={bn!r}: K in '{where}:K' must be an integer in 0..{len(sites)}")
+        return frozenset(counted_sites(sites, where, int(count)))
     if isinstance(bn, (list, tuple, set, frozenset)):
         unknown = sorted(set(bn) - set(sites))
         if unknown:
@@ -102,7 +122,7 @@ def resolve_bn(bn, arch: str, depth: int | None = None, shortcut_bn: bool = True
             )
         return frozenset(bn)
     raise ValueError(
-        f"bn={bn!r} is not a placement: use 'all', 'none', 'first:K' or a list of site names"
+        f"bn={bn!r} is not a placement: use 'all', 'none', 'first:K', 'last:K', 'spread:K' or a list of site names"
     )
 
 

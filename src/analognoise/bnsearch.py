@@ -1,0 +1,133 @@
+"""The paper's design method, automated: the fewest BN sites with which a network trains, by
+bisection over ``first:K`` and then by dropping named sites one at a time.
+
+A *trial* is a normal training run (run id, resumable, recorded): the search asks a trainer for
+the run of each placement it needs, so a rerun finds the finished trials and trains nothing
+again. A trial *converges* under one documented rule (:func:`converges`): clean test accuracy
+at least :data:`TRAINED_MULTIPLE_OF_CHANCE` times chance after the budget, and a training loss
+that fell by at least :data:`MIN_LOSS_DROP` of its first epoch's value.
+
+Why bisection is sound, and where it may not be: adding BN at the front of a network makes the
+early activations well scaled, which is what lets an unnormalised deep network start training,
+so trainability is expected to be monotone in K for ``first:K``. Nothing guarantees it (an
+extra BN layer could change the effective learning rate past what the recipe tolerates), and
+the points bisection visits can never contradict it, so the search also trains ``probes``
+untested K between the minimum and every site, and reports any pair of tested K where a
+smaller K converged and a larger one did not (``violations``): the answer holds only where
+there is none.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pandas as pd
+
+from .analysis.tables import CHANCE, TRAINED_MULTIPLE_OF_CHANCE
+from .params import bn_sites, run_id
+
+#: a trial converges if its clean accuracy is at least TRAINED_MULTIPLE_OF_CHANCE times chance
+#: (the rule the analysis uses for "trained") and its training loss fell by at least this
+#: fraction of the first epoch's
+MIN_LOSS_DROP = 0.1
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trained placement: its run id, clean test accuracy (fraction), training loss after
+    the first and the last epoch, and whether it converged."""
+
+    placement: object
+    run_id: str
+    clean_accuracy: float
+    first_loss: float
+    last_loss: float
+    converged: bool
+
+
+def converges(clean_accuracy: float, losses, dataset: str) -> bool:
+    """The convergence rule (see the module docstring) for a run's clean accuracy and its
+    per-epoch training losses (first to last)."""
+    losses = list(losses)
+    fell = len(losses) >= 2 and losses[-1] <= (1 - MIN_LOSS_DROP) * losses[0]
+    return clean_accuracy >= TRAINED_MULTIPLE_OF_CHANCE * CHANCE[dataset] and fell
+
+
+def train_trial(params: dict, runs_dir=None, data_dir=None) -> Trial:
+    """Train (or find) the run for ``params`` with :func:`analognoise.training.train_run` and
+    judge it."""
+    from . import runs, training
+
+    run_dir = training.train_run(params, runs_dir or runs.RUNS_DIR, data_dir)
+    record = runs.read_record(run_dir)
+    losses = pd.read_csv(run_dir / runs.HISTORY)["loss"].tolist()
+    return Trial(params["bn"], record["run_id"], record["test_accuracy"], losses[0], losses[-1],
+                 converges(record["test_accuracy"], losses, params["dataset"]))
+
+
+@dataclass
+class Search:
+    """A search's outcome: ``minimum`` (the smallest K of ``first:K`` that converged, or the
+    smallest set of sites for :func:`fewest_sites`), every ``trial`` made, and ``violations``
+    (pairs (K that converged, larger K that did not))."""
+
+    minimum: object
+    trials: list[Trial] = field(default_factory=list)
+    violations: list[tuple[int, int]] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([t.__dict__ for t in self.trials])
+
+
+def minimum_first_k(params: dict, trial: Callable[[dict], Trial] = train_trial, probes: int = 2) -> Search:
+    """The smallest K for which ``first:K`` converges, by bisection between K = 0 and every
+    site, then ``probes`` untested K above it, evenly spaced, as a check of monotonicity;
+    ``params`` are the training parameters (their ``bn`` is replaced per trial). ValueError,
+    before any bisection, if the network does not converge even with BN at every site."""
+    sites = bn_sites(params["arch"], params["depth"], params.get("shortcut_bn", True))
+    done: dict[int, Trial] = {}
+
+    def judged(k: int) -> Trial:
+        if k not in done:
+            done[k] = trial({**params, "bn": f"first:{k}"})
+        return done[k]
+
+    if not judged(len(sites)).converged:
+        t = done[len(sites)]
+        raise ValueError(f"{run_id({**params, 'bn': f'first:{len(sites)}'})} does not train even with BN at all "
+                         f"{len(sites)} sites (clean accuracy {t.clean_accuracy:.3f}, loss {t.first_loss:.3f} -> "
+                         f"{t.last_loss:.3f}): change the recipe or the budget before searching")
+    low, high = -1, len(sites)  # low: largest K known not to converge; high: smallest known to converge
+    if judged(0).converged:
+        high = 0
+    else:
+        low = 0
+    while high - low > 1:
+        middle = (low + high) // 2
+        if judged(middle).converged:
+            high = middle
+        else:
+            low = middle
+    untested = [k for k in range(high + 1, len(sites)) if k not in done]
+    for i in range(1, probes + 1):
+        if untested:
+            judged(untested[min(len(untested) - 1, round(i * len(untested) / (probes + 1)))])
+    tried = sorted(done.items())
+    violations = [(a, b) for a, ta in tried for b, tb in tried if a < b and ta.converged and not tb.converged]
+    return Search(high, [t for _, t in tried], violations)
+
+
+def fewest_sites(params: dict, start: list[str], trial: Callable[[dict], Trial] = train_trial) -> Search:
+    """Greedy by site: from the sites ``start`` (e.g. those of the minimum ``first:K``), drop
+    each site in turn, last first, and keep it dropped if the network still converges. The
+    result is a set from which no single site can be removed (a local minimum, not
+    necessarily the smallest set overall)."""
+    kept = list(start)
+    trials = []
+    for site in reversed(list(start)):
+        candidate = [s for s in kept if s != site]
+        result = trial({**params, "bn": candidate if candidate else "none"})
+        trials.append(result)
+        if result.converged:
+            kept = candidate
+    return Search(kept, trials)

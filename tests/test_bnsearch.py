@@ -1,0 +1,80 @@
+"""The fewest BN sites that train: placements of K sites, the convergence rule, bisection over
+first:K (with its monotonicity check) and greedy dropping of sites, on a stand-in trainer."""
+import pytest
+
+from analognoise import bnsearch
+from analognoise.params import bn_sites, make_params, resolve_bn, run_id
+
+PARAMS = make_params(depth=20, epochs=2)
+SITES = bn_sites("resnet", 20)
+
+
+def stand_in(trains_from=None, needs=None, fails_at=()):
+    """A trainer whose run converges iff it has BN on the first ``trains_from`` sites (or on
+    every site of ``needs``), except for K in ``fails_at``; it counts its calls."""
+    calls = []
+
+    def trial(params):
+        placement = params["bn"]
+        chosen = resolve_bn(placement, "resnet", 20)
+        if needs is not None:
+            ok = set(needs) <= chosen
+        else:
+            k = int(placement.split(":")[1])
+            ok = k >= trains_from and k not in fails_at
+        calls.append(placement)
+        return bnsearch.Trial(placement, run_id(params), 0.8 if ok else 0.1, 2.3, 1.0 if ok else 2.3, ok)
+
+    trial.calls = calls
+    return trial
+
+
+def test_placements_of_k_sites():
+    assert resolve_bn("last:2", "resnet", 20) == {SITES[-2], SITES[-1]}
+    assert resolve_bn("spread:3", "resnet", 20) == {SITES[0], SITES[(len(SITES) - 1) // 2], SITES[-1]}
+    assert resolve_bn("spread:1", "resnet", 20) == {SITES[(len(SITES) - 1) // 2]}
+    assert len(resolve_bn(f"spread:{len(SITES)}", "resnet", 20)) == len(SITES)
+    assert resolve_bn("last:0", "resnet", 20) == frozenset()
+    with pytest.raises(ValueError, match="'last:K' must be an integer in 0..21"):
+        resolve_bn("last:99", "resnet", 20)
+    assert run_id({**PARAMS, "bn": "last:3"}) != run_id({**PARAMS, "bn": "first:3"})
+
+
+def test_the_convergence_rule():
+    assert bnsearch.converges(0.31, [2.3, 1.9], "cifar10")
+    assert not bnsearch.converges(0.29, [2.3, 1.5], "cifar10"), "below 3x chance"
+    assert not bnsearch.converges(0.5, [2.3, 2.25], "cifar10"), "the loss did not fall"
+    assert not bnsearch.converges(0.5, [2.3], "cifar10"), "one epoch shows no fall"
+
+
+@pytest.mark.parametrize("minimum", [0, 1, 5, 13, len(SITES)])
+def test_bisection_finds_the_minimum_in_few_trials(minimum):
+    trial = stand_in(trains_from=minimum)
+    search = bnsearch.minimum_first_k(PARAMS, trial)
+    assert search.minimum == minimum and not search.violations
+    assert len(trial.calls) == len(set(trial.calls)) <= 2 + 5 + 2, "each K once: ends, log2(21) steps, 2 probes"
+    assert set(search.table().columns) >= {"placement", "run_id", "clean_accuracy", "converged"}
+
+
+def test_a_network_that_never_trains_is_refused_before_bisection():
+    trial = stand_in(trains_from=99)
+    with pytest.raises(ValueError, match="does not train even with BN at all 21 sites"):
+        bnsearch.minimum_first_k(PARAMS, trial)
+    assert trial.calls == ["first:21"]
+
+
+def test_a_non_monotone_answer_is_reported():
+    """Bisection alone never sees a contradiction; the probes above the minimum can."""
+    clean = bnsearch.minimum_first_k(PARAMS, stand_in(trains_from=3), probes=3)
+    bisected = {t.placement for t in bnsearch.minimum_first_k(PARAMS, stand_in(trains_from=3), probes=0).trials}
+    probes = {t.placement for t in clean.trials} - bisected
+    assert not clean.violations and len(probes) == 3
+    failing = {int(p.split(":")[1]) for p in probes}
+    search = bnsearch.minimum_first_k(PARAMS, stand_in(trains_from=3, fails_at=failing), probes=3)
+    assert search.violations and all(a < b for a, b in search.violations)
+
+
+def test_greedy_dropping_keeps_only_the_sites_that_matter():
+    needed = [SITES[1], SITES[4]]
+    search = bnsearch.fewest_sites(PARAMS, SITES[:6], stand_in(needs=needed))
+    assert search.minimum == needed and len(search.trials) == 6
