@@ -10,7 +10,7 @@ ANALOGNOISE_DATA_DIR ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/
 export ANALOGNOISE_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup test book results commit-runs pretrained device benchmark clean
+.PHONY: setup test book results commit-runs pretrained device bn-search benchmark clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing analognoise with its dependencies"
@@ -58,6 +58,11 @@ pretrained: setup
 DEVICE_CONFIG ?= studies/device/paper-accuracy-device.yaml
 device: setup
 	$(PY) workflow/scripts/evaluate_device_noise.py $(DEVICE_CONFIG)
+
+# the fewest BN sites with which a network trains (studies/bnsearch/<name>.yaml), into results/<name>/
+SEARCH ?= studies/bnsearch/vgg16-cifar10.yaml
+bn-search: setup
+	$(PY) workflow/scripts/bn_search.py $(SEARCH)
 
 # the noise engine (a noise trial of every noise model vs a clean pass) and training throughput (threads, parallel
 # jobs, the project's loop vs plain model.fit), each measured as ratios within one run

@@ -1,5 +1,6 @@
 """The fewest BN sites that train: placements of K sites, the convergence rule, bisection over
 first:K (with its monotonicity check) and greedy dropping of sites, on a stand-in trainer."""
+import pandas as pd
 import pytest
 
 from analognoise import bnsearch
@@ -78,3 +79,31 @@ def test_greedy_dropping_keeps_only_the_sites_that_matter():
     needed = [SITES[1], SITES[4]]
     search = bnsearch.fewest_sites(PARAMS, SITES[:6], stand_in(needs=needed))
     assert search.minimum == needed and len(search.trials) == 6
+
+
+def test_a_search_config_runs_end_to_end_and_confirms_on_the_full_budget(tmp_path):
+    import yaml
+
+    config = tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump(dict(name="tiny-search", description="test", model="resnet20", dataset="cifar10",
+                                          training=dict(epochs=2, train_subset=1000), confirm=dict(epochs=5),
+                                          probes=1, greedy=True)))
+    budgets = []
+    inner = stand_in(needs=[SITES[1], SITES[3]])
+
+    def trial(params):
+        budgets.append(params["epochs"])
+        if isinstance(params["bn"], str) and params["bn"].startswith("first:"):
+            k = int(params["bn"].split(":")[1])
+            ok = k >= 4
+            return bnsearch.Trial(params["bn"], run_id(params), 0.8 if ok else 0.1, 2.3, 1.0 if ok else 2.3, ok)
+        return inner(params)
+
+    dest = bnsearch.run_search(config, trial, tmp_path / "out")
+    answer = yaml.safe_load((dest / "search.yaml").read_text())
+    assert answer["minimum_first_k"] == 4 and answer["fewest_sites"] == [SITES[1], SITES[3]] and answer["confirmed"]
+    trials = pd.read_csv(dest / "trials.csv")
+    assert set(trials.stage) == {"bisection", "greedy", "confirm"} and budgets[-2:] == [5, 5]
+    with pytest.raises(ValueError, match="unknown: \\['epochs'\\]"):
+        config.write_text(yaml.safe_dump(dict(name="x", model="resnet20", epochs=3)))
+        bnsearch.load_search(config)

@@ -24,7 +24,7 @@ from typing import Callable
 import pandas as pd
 
 from .analysis.tables import CHANCE, TRAINED_MULTIPLE_OF_CHANCE
-from .params import bn_sites, run_id
+from .params import bn_sites, make_params, run_id
 
 #: a trial converges if its clean accuracy is at least TRAINED_MULTIPLE_OF_CHANCE times chance
 #: (the rule the analysis uses for "trained") and its training loss fell by at least this
@@ -65,6 +65,11 @@ def train_trial(params: dict, runs_dir=None, data_dir=None) -> Trial:
                  converges(record["test_accuracy"], losses, params["dataset"]))
 
 
+def with_bn(params: dict, bn) -> dict:
+    """``params`` with the BN placement ``bn``, normalised as every run's (same run id)."""
+    return make_params(**{**params, "bn": bn})
+
+
 @dataclass
 class Search:
     """A search's outcome: ``minimum`` (the smallest K of ``first:K`` that converged, or the
@@ -89,7 +94,7 @@ def minimum_first_k(params: dict, trial: Callable[[dict], Trial] = train_trial, 
 
     def judged(k: int) -> Trial:
         if k not in done:
-            done[k] = trial({**params, "bn": f"first:{k}"})
+            done[k] = trial(with_bn(params, f"first:{k}"))
         return done[k]
 
     if not judged(len(sites)).converged:
@@ -126,8 +131,71 @@ def fewest_sites(params: dict, start: list[str], trial: Callable[[dict], Trial] 
     trials = []
     for site in reversed(list(start)):
         candidate = [s for s in kept if s != site]
-        result = trial({**params, "bn": candidate if candidate else "none"})
+        result = trial(with_bn(params, candidate if candidate else "none"))
         trials.append(result)
         if result.converged:
             kept = candidate
     return Search(kept, trials)
+
+
+SEARCH_KEYS = ("name", "description", "model", "dataset", "training", "confirm", "probes", "greedy")
+
+
+def load_search(config_file) -> dict:
+    """A search config (``studies/bnsearch/<name>.yaml``): ``name``, ``description``, ``model``
+    (``resnet<depth>`` or ``vgg16``), ``dataset``, ``training`` (the short budget: a preset and
+    overrides), ``confirm`` (overrides for the full budget on which the minimum is confirmed),
+    ``probes`` and ``greedy`` (also drop named sites). Checked before any training; adds
+    ``params`` (the short budget's parameters) and ``confirm_params``."""
+    import yaml
+
+    from .paths import resolve
+    from .studies import parse_model
+
+    config = yaml.safe_load(resolve(config_file).read_text())
+    unknown = sorted(set(config) - set(SEARCH_KEYS))
+    if unknown or "model" not in config:
+        raise ValueError(f"{config_file}: a search config has {', '.join(SEARCH_KEYS)} (model required); "
+                         f"unknown: {unknown}")
+    training = dict(config.get("training") or {})
+    preset = training.pop("preset", None)
+    config["params"] = make_params(preset, dataset=config.get("dataset", "cifar10"),
+                                   **parse_model(config["model"]), **training)
+    config["confirm_params"] = make_params(**{**config["params"], **(config.get("confirm") or {})})
+    config.setdefault("probes", 2)
+    config.setdefault("greedy", True)
+    return config
+
+
+def run_search(config_file, trial: Callable[[dict], Trial] = train_trial, dest=None):
+    """Run a search config: the minimum ``first:K`` on the short budget, the named sites
+    greedy from it (if ``greedy``), and the minimum confirmed on the full budget (with the
+    next smaller K, which must still fail there). Writes ``results/<name>/`` (``trials.csv``:
+    every trial with its stage; ``search.yaml``: the answers) atomically; returns it."""
+    import yaml
+
+    from .paths import RESULTS_DIR, resolve
+    from .runs import atomic_path
+
+    config = load_search(config_file)
+    first = minimum_first_k(config["params"], trial, config["probes"])
+    frames = [first.table().assign(stage="bisection")]
+    answer = dict(model=config["model"], dataset=config["params"]["dataset"], sites=len(bn_sites(
+        config["params"]["arch"], config["params"]["depth"], config["params"].get("shortcut_bn", True))),
+        minimum_first_k=first.minimum, violations=[list(v) for v in first.violations])
+    start = bn_sites(config["params"]["arch"], config["params"]["depth"],
+                     config["params"].get("shortcut_bn", True))[:first.minimum]
+    if config["greedy"] and first.minimum > 0:
+        greedy = fewest_sites(config["params"], start, trial)
+        frames.append(greedy.table().assign(stage="greedy"))
+        answer["fewest_sites"] = list(greedy.minimum)
+    confirm = [trial(with_bn(config["confirm_params"], f"first:{k}")) for k in (first.minimum, first.minimum - 1) if k >= 0]
+    frames.append(pd.DataFrame([t.__dict__ for t in confirm]).assign(stage="confirm"))
+    answer["confirmed"] = bool(confirm[0].converged and (len(confirm) == 1 or not confirm[1].converged))
+    dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
+    with atomic_path(dest, directory=True) as folder:
+        table = pd.concat(frames, ignore_index=True)
+        table["placement"] = table.placement.map(str)
+        table.to_csv(folder / "trials.csv", index=False)
+        (folder / "search.yaml").write_text(yaml.safe_dump(answer, sort_keys=False))
+    return dest
