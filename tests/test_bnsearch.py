@@ -107,3 +107,11 @@ def test_a_search_config_runs_end_to_end_and_confirms_on_the_full_budget(tmp_pat
     with pytest.raises(ValueError, match="unknown: \\['epochs'\\]"):
         config.write_text(yaml.safe_dump(dict(name="x", model="resnet20", epochs=3)))
         bnsearch.load_search(config)
+
+
+def test_the_shipped_search_configs_load():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "studies" / "bnsearch").glob("*.yaml")):
+        config = bnsearch.load_search(path)
+        assert config["confirm_params"]["epochs"] >= config["params"]["epochs"], path.name
