@@ -169,11 +169,13 @@ DEFAULTS = dict(
 #: - ``shortcut_bn``: whether a ResNet's 1x1 projection shortcuts are BN sites (True, this
 #:   project's first placement) or not (False: the Keras ``cifar10_resnet`` example the paper
 #:   used; the presets choose it); dropped where it changes nothing (no BN, not a ResNet);
+#: - ``train_noise``: noise-aware training, the paper's noise at this eta on every trainable
+#:   weight at every step (:mod:`analognoise.noise_aware`; 0: none);
 #: - ``data_dir``: the dataset copy the run is trained on (a folder holding
 #:   ``cifar-10-batches-py/``, relative to the project root); part of the run id, so runs on
 #:   different copies (the JPEG round-trip copy, the rebuilt exact copy) never collide.
 OPTIONAL = dict(width=1, optimizer="adam", warmup_epochs=0, label_smoothing=0.0,
-                zero_init_residual=False, shortcut_bn=True, data_dir=None)
+                zero_init_residual=False, shortcut_bn=True, data_dir=None, train_noise=0.0)
 
 PRESETS = {
     # The Keras cifar10_resnet example (ResNet v1): Adam 1e-3, 200 epochs, batch 32, step
@@ -228,6 +230,7 @@ _READERS = dict(
     warmup_epochs=lambda n, v: arguments.integer(n, v, 0),
     label_smoothing=lambda n, v: arguments.number(n, v, 0), zero_init_residual=arguments.flag,
     shortcut_bn=arguments.flag,
+    train_noise=lambda n, v: arguments.number(n, v, 0),
     data_dir=lambda n, v: arguments.text(n, v, optional=True),
 )
 
@@ -280,6 +283,9 @@ def validate_params(params: dict) -> None:
     if optional["zero_init_residual"] and params["arch"] != "resnet":
         raise ValueError("zero_init_residual=True needs a ResNet (it zeroes the last layer of "
                          f"each residual branch); {params['arch']} has none")
+    noise = optional["train_noise"]
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < 1:
+        raise ValueError(f"train_noise must be a noise factor eta in [0, 1) (0.1 = 10%), got {noise!r}")
     if optional["data_dir"] is not None and not isinstance(optional["data_dir"], str):
         raise ValueError(f"data_dir must be a folder path (text) or None, got {optional['data_dir']!r}")
 

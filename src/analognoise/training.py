@@ -23,6 +23,7 @@ import pandas as pd
 from . import data as data_mod
 from . import runs
 from .models import build_model
+from .noise_aware import TrainingNoise
 from .params import model_label, run_id, validate_params
 from .paths import RUNS_DIR
 
@@ -247,6 +248,7 @@ def train_run(params: dict, runs_dir=RUNS_DIR, data_dir=None, verbose: int = 0) 
         model.fit(
             batches, epochs=params["epochs"], initial_epoch=done, verbose=verbose, shuffle=False,
             callbacks=[keras.callbacks.TerminateOnNaN(),
+                       *([TrainingNoise(params["train_noise"], params["seed"])] if params.get("train_noise") else []),
                        EpochCheckpoint(workdir, params, monitor)],
         )
     x_test = dataset.normalize(dataset.x_test)
