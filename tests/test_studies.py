@@ -139,7 +139,7 @@ def test_the_train_notebook_gives_every_cell_its_own_run_id():
     parameters_cell = next(s for s in sources if s.startswith("# Parameters"))
     call = next(node for s in sources if "notebook_params(" in s for node in ast.walk(ast.parse(s))
                 if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "params")
-    for name in ("smoke", "quick", "paper", "paper-accuracy"):
+    for name in ("smoke", "quick", "paper", "paper-accuracy", "noise-aware"):
         for cell in studies.expand(studies.load_study(name)):
             namespace = {}
             exec(parameters_cell, namespace)

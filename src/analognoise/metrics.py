@@ -91,7 +91,8 @@ def eq14_per_repeat(table: pd.DataFrame) -> np.ndarray:
     noisy = table[table["eta"] > 0]
     if noisy.empty:
         raise ValueError("eq. 14 needs at least one non-zero eta in the noise table")
-    settings = [c for c in ("dataset", "model", "variant", "targets", "scale", "learning_rate", "batch_size")
+    settings = [c for c in ("dataset", "model", "variant", "targets", "scale", "learning_rate", "batch_size",
+                                 "train_noise")
                 if c in noisy and noisy[c].nunique() > 1]
     if settings:
         raise ValueError(f"eq. 14 of one model: this table mixes several {', '.join(settings)}; group it first")

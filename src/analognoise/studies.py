@@ -32,6 +32,7 @@ from .noisemodels import make_noise_model
 from .params import (
     ARCHITECTURES,
     DEFAULTS,
+    OPTIONAL,
     TARGETS,
     same_noise_targets,
     make_params,
@@ -133,10 +134,10 @@ def expand(config: dict) -> list[Cell]:
     if missing:
         raise ValueError(f"study grid needs {', '.join(missing)} (lists)")
     extra_axes = [k for k in grid if k not in GRID_KEYS]
-    unknown_axes = [k for k in extra_axes if k not in DEFAULTS]
+    unknown_axes = [k for k in extra_axes if k not in DEFAULTS and k not in OPTIONAL]
     if unknown_axes:
         raise ValueError(f"unknown grid axes {unknown_axes}: use {', '.join(GRID_KEYS)} or training "
-                         f"parameters ({', '.join(sorted(DEFAULTS))})")
+                         f"parameters ({', '.join(sorted([*DEFAULTS, *OPTIONAL]))})")
     noise = {**config.get("noise", {})}
     unknown = set(noise) - set(NOISE_KEYS)
     if unknown:

@@ -29,7 +29,7 @@ def run_links(runs: pd.DataFrame, pages_to_root: str = "../..") -> pd.DataFrame:
 
 
 #: columns of a noise table that come from the run, not from the noise run itself
-RUN_LABELS = ["run_id", "dataset", "model", "variant", "bn", "seed", "learning_rate", "batch_size"]
+RUN_LABELS = ["run_id", "dataset", "model", "variant", "bn", "seed", "learning_rate", "batch_size", "train_noise"]
 
 
 def _main_targets(cell: Cell) -> str:
@@ -60,7 +60,7 @@ def _run_row(cell: Cell) -> dict:
     p = cell.params
     return dict(run_id=cell.run_id, dataset=p["dataset"], model=cell.model, variant=cell.variant,
                 bn=str(p["bn"]), seed=p["seed"], learning_rate=p["learning_rate"],
-                batch_size=p["batch_size"], bn_layers=record["bn_layers"],
+                batch_size=p["batch_size"], train_noise=p.get("train_noise", 0.0), bn_layers=record["bn_layers"],
                 parameters=record["parameters"], epochs=p["epochs"], lr_schedule=p["lr_schedule"],
                 weight_decay=p["weight_decay"], augment=p["augment"],
                 train_images=record["train_images"], test_accuracy_full=record["test_accuracy"],
@@ -68,6 +68,15 @@ def _run_row(cell: Cell) -> dict:
                 **architecture_facts(p["arch"], p["depth"], p.get("width", 1)),
                 train_seconds=record.get("train_seconds_this_session"),
                 framework=f"keras {record.get('keras')} ({record.get('backend')})")
+
+
+def _read_runs(folder: Path) -> pd.DataFrame:
+    """An exported folder's ``runs.csv``; one exported before noise-aware training existed
+    gets ``train_noise`` 0 (none)."""
+    runs = pd.read_csv(folder / "runs.csv")
+    if "train_noise" not in runs:
+        runs["train_noise"] = 0.0
+    return runs
 
 
 def _computed_noise(cells: list[Cell], all_targets: bool) -> pd.DataFrame:
@@ -94,7 +103,7 @@ def load_results(study, all_targets: bool = False) -> tuple[pd.DataFrame, pd.Dat
     cells = expand(config)
     if config.get("results_dir"):
         folder = resolve(config["results_dir"])
-        runs = pd.read_csv(folder / "runs.csv")
+        runs = _read_runs(folder)
         cells = [c for c in cells if c.run_id in set(runs.run_id)]  # a study still under way: its finished runs
         runs = runs.set_index("run_id").loc[[c.run_id for c in cells]].reset_index()
         computed = pd.read_csv(folder / "noise.csv")
@@ -165,7 +174,7 @@ def load_histories(study) -> pd.DataFrame:
     config = study if isinstance(study, dict) else load_study(study)
     if config.get("results_dir"):
         folder = resolve(config["results_dir"])
-        runs, histories = pd.read_csv(folder / "runs.csv"), pd.read_csv(folder / "histories.csv")
+        runs, histories = _read_runs(folder), pd.read_csv(folder / "histories.csv")
     else:
         cells = expand(config)
         runs = pd.DataFrame([_run_row(c) for c in cells])

@@ -10,7 +10,7 @@ from .paper import DATASET_LABELS, MODEL_ORDER, paper_accuracy, paper_table4
 
 
 #: the columns that identify what a result is about (training seeds are pooled)
-SETTINGS = ["dataset", "model", "variant", "learning_rate", "batch_size"]
+SETTINGS = ["dataset", "model", "variant", "learning_rate", "batch_size", "train_noise"]
 
 
 def _settings(frame: pd.DataFrame) -> list[str]:
