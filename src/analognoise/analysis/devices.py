@@ -158,7 +158,9 @@ def sensitivity_by_site(sensitivity: pd.DataFrame) -> pd.DataFrame:
 def bn_penalty_by_site(sensitivity: pd.DataFrame, mode: str = "only") -> pd.DataFrame:
     """Per model and site: the BN model's accuracy drop minus the no-BN model's when noise hits
     that site (``mode="only"``) or every other site (``"all_but"``), Welch CI, Holm-corrected
-    across the sites; ``carries_penalty``: the BN drop is significantly larger."""
+    across the sites; ``carries_penalty``: the BN drop is significantly larger. Sites are
+    matched by name (the twins may order a shortcut and a conv differently); ``depth`` is the
+    BN model's."""
     columns = ["model", "depth", "site", "bn_drop", "no_bn_drop", "penalty", "penalty_lo", "penalty_hi", "p",
                "holm_p", "carries_penalty"]
     if sensitivity.empty:
@@ -166,10 +168,11 @@ def bn_penalty_by_site(sensitivity: pd.DataFrame, mode: str = "only") -> pd.Data
     frame = sensitivity[sensitivity["mode"] == mode]
     frame = frame.assign(drop=frame.clean_accuracy - frame.accuracy)
     rows = []
-    for (model, depth, site), g in frame.groupby(["model", "depth", "site"]):
+    for (model, site), g in frame.groupby(["model", "site"]):  # a site's depth may differ between the twins
         arms = {v: a["drop"].to_numpy() for v, a in g.groupby("variant")}
         if {"BN", "no BN"} <= set(arms):
             diff, lo, hi, p = welch(arms["BN"], arms["no BN"])
+            depth = int(g[g.variant == "BN"].depth.iat[0])
             rows.append(dict(model=model, depth=depth, site=site, bn_drop=arms["BN"].mean(),
                              no_bn_drop=arms["no BN"].mean(), penalty=diff, penalty_lo=lo, penalty_hi=hi, p=p))
     table = pd.DataFrame(rows, columns=columns[:-2])
