@@ -13,15 +13,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-
-def _batch_norm_layers(model: keras.Model) -> list:
-    found = []
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            found += _batch_norm_layers(layer)
-        elif isinstance(layer, keras.layers.BatchNormalization):
-            found.append(layer)
-    return found
+from .noise import _leaf_layers
 
 
 class BatchNormRecalibration:
@@ -34,7 +26,7 @@ class BatchNormRecalibration:
     nothing to recalibrate."""
 
     def __init__(self, model: keras.Model, images: np.ndarray, batch_size: int = 128):
-        self.layers = _batch_norm_layers(model)
+        self.layers = [layer for layer in _leaf_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
         if not self.layers:
             raise ValueError(f"{model.name} has no BN layer: there is nothing to recalibrate")
         if len(images) < 1 or batch_size < 1:
