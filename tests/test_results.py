@@ -136,7 +136,48 @@ def test_a_run_id_is_the_same_from_the_config_and_from_its_parameters():
     assert bn.run_id == run_id(make_params(arch="resnet", depth=8, bn="all", epochs=2, train_subset=100))
 
 
-@pytest.mark.parametrize("chapter", ["reference.ipynb", "ablation.ipynb", "paper_accuracy.ipynb"])
+def fake_theory(runs, cell):
+    """The three theory tables measure_theory writes (data/runs/<id>/theory/), at epochs 0 and 2."""
+    folder = runs / cell.run_id / "theory"
+    folder.mkdir()
+    pd.DataFrame(dict(epoch=[0, 2], pool=64, c=[18.0, 2.5], full_gradient_norm=[0.4, 0.1], relative_c=[130.0, 250.0],
+                      loss=[2.3, 1.5], batch_loss=[2.5, 1.6], gradient_norm=[2.7, 0.9], loss_range=[0.6, 0.2],
+                      gradient_change=[3.5, 1.0], beta_smoothness=[31.0, 9.0], run_id=cell.run_id)
+                 ).to_csv(folder / "checkpoints.csv", index=False)
+    pd.DataFrame(dict(batch_size=[4, 16], batch=0, power=[2.7, 0.7], predicted=[4.3, 1.1], training=False, epoch=2,
+                      run_id=cell.run_id)).to_csv(folder / "minibatch.csv", index=False)
+    pd.DataFrame(dict(epoch=2, layer=["stem_conv", "dense"], position=[0, 1], gradient_norm=[0.13, 0.2],
+                      run_id=cell.run_id)).to_csv(folder / "layers.csv", index=False)
+
+
+def test_theory_measurements_travel_with_the_exported_results(tiny_study, tmp_path):
+    """A study whose runs all have theory measurements exports them (theory-*.csv) and reads
+    them back as from the runs; one without them exports none and says so when asked."""
+    bn, no_bn = studies.expand(tiny_study)
+    fake_theory(tmp_path / "runs", bn)
+    dest = analysis.export_results(tiny_study, tmp_path / "results" / "without")
+    assert not list(dest.glob("theory-*.csv"))
+    with pytest.raises(FileNotFoundError, match="no theory measurements"):
+        analysis.load_theory(studies.load_study(dest))
+    with pytest.raises(FileNotFoundError, match=no_bn.run_id):
+        analysis.load_theory(tiny_study)
+    fake_theory(tmp_path / "runs", no_bn)
+    dest = analysis.export_results(tiny_study, tmp_path / "results" / "with")
+    assert sorted(p.name for p in dest.glob("theory-*.csv")) == [
+        "theory-checkpoints.csv", "theory-layers.csv", "theory-minibatch.csv"]
+    from_runs, exported = analysis.load_theory(tiny_study), analysis.load_theory(studies.load_study(dest))
+    for name in ("checkpoints", "minibatch", "layers"):
+        pd.testing.assert_frame_equal(from_runs[name], exported[name], check_dtype=False)
+    assert set(exported["checkpoints"].variant) == {"BN", "no BN"}
+    out = tmp_path / "learning_rate.ipynb"  # the learning-rate chapter builds from the folder alone
+    pytest.importorskip("papermill").execute_notebook(str(NOTEBOOKS / "learning_rate.ipynb"), str(out),
+                                                      parameters={"study": str(dest)}, progress_bar=False,
+                                                      kernel_name="python3")
+    assert "Committed results" in out.read_text() and "Traceback" not in out.read_text()
+
+
+@pytest.mark.parametrize("chapter", ["reference.ipynb", "ablation.ipynb", "paper_accuracy.ipynb",
+                                     "architectures.ipynb"])
 def test_chapters_build_from_an_exported_folder_alone(tiny_study, tmp_path, chapter):
     papermill = pytest.importorskip("papermill")
     dest = analysis.export_results(tiny_study, tmp_path / "results" / "tiny")

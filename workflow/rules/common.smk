@@ -36,6 +36,11 @@ BOOK = [
     ("Reproduce and extend", [("book/rerun", None), ("runs", "main")]),
 ]
 ROOT_PAGE = "book/intro"
+#: A companion chapter in a build without a companion study of its kind shows that kind's
+#: committed quick-sized results instead (`make results STUDY=lr-quick`), so no chapter is empty.
+COMMITTED_COMPANIONS = {"learning-rate": "committed:results/lr-quick", "architectures": "committed:results/arch-quick"}
+#: companion kinds whose chapter shows theory measurements (exported with their results)
+THEORY_KINDS = ("learning-rate",)
 
 
 def relative(path):
@@ -59,7 +64,15 @@ def page_built(shows):
     return shows is not None and (shows == "main" or shows == "paper" or page_study(shows) is not None)
 
 
-CHAPTERS = {page: shows for _, pages in BOOK for page, shows in pages if page_built(shows)}
+def page_source(shows):
+    """What a page shows in this build: its BOOK entry, or for a companion kind without a
+    companion study in this build, that kind's committed results."""
+    if shows in studies.COMPANION_KINDS and shows not in COMPANIONS:
+        return COMMITTED_COMPANIONS.get(shows, shows)
+    return shows
+
+
+CHAPTERS = {page: page_source(shows) for _, pages in BOOK for page, shows in pages if page_built(page_source(shows))}
 
 
 def page_parameters(page):

@@ -126,7 +126,8 @@ def export_results(study, dest=None, finished_only: bool = False) -> Path:
     """Write a finished study's results into ``dest`` (default ``results/<name>/``), replacing
     it whole: ``study.yaml`` (the config, verbatim), ``runs.csv`` (one row per run),
     ``histories.csv`` (per-epoch training history), ``noise.csv`` (every noise trial of every
-    noise run, ablation included), ``provenance.yaml`` (how and where they were made).
+    noise run, ablation included), ``provenance.yaml`` (how and where they were made) and, where
+    every run has its theory measurements, ``theory-{checkpoints,minibatch,layers}.csv``.
     :func:`load_results` reads the folder back to the same tables without the models.
     ``finished_only``: a study still under way exports the runs that have every noise table
     (:func:`finished_cells`); ``provenance.yaml`` lists the others as ``runs_missing``.
@@ -147,6 +148,8 @@ def export_results(study, dest=None, finished_only: bool = False) -> Path:
         pd.concat([pd.read_csv(resolve(RUNS_DIR) / c.run_id / "history.csv").assign(run_id=c.run_id)
                    for c in cells], ignore_index=True).to_csv(folder / "histories.csv", index=False)
         noise.to_csv(folder / "noise.csv", index=False)
+        for name, table in _theory_tables(cells, required=False).items():
+            table.to_csv(folder / f"theory-{name}.csv", index=False)
         if config.get("export_models"):
             for cell in cells:
                 export_model(resolve(RUNS_DIR) / cell.run_id, folder / "models")
@@ -229,22 +232,42 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def load_theory(study) -> dict[str, pd.DataFrame]:
-    """The theory measurements (``data/runs/<id>/theory/*.csv``) of every run of a study,
-    labelled with dataset, model and variant: keys ``checkpoints``, ``minibatch``, ``layers``."""
-    config = study if isinstance(study, dict) else load_study(study)
-    tables: dict[str, list] = {"checkpoints": [], "minibatch": [], "layers": []}
-    missing = []
-    for cell in expand(config):
-        folder = resolve(RUNS_DIR) / cell.run_id / "theory"
-        if not folder.is_dir():
-            missing.append(cell.run_id)
-            continue
-        labels = dict(dataset=cell.params["dataset"], model=cell.model, variant=cell.variant,
-                      learning_rate=cell.params["learning_rate"], batch_size_trained=cell.params["batch_size"])
-        for name in tables:
-            tables[name].append(pd.read_csv(folder / f"{name}.csv").assign(**labels))
+#: the theory measurements of a run (data/runs/<id>/theory/<name>.csv), each a table
+THEORY_TABLES = ("checkpoints", "minibatch", "layers")
+
+
+def _theory_tables(cells: list[Cell], required: bool = True) -> dict[str, pd.DataFrame]:
+    """The cells' theory measurements, one table per name of :data:`THEORY_TABLES` (each with
+    its ``run_id`` column); ``{}`` where some run has none and not ``required`` (else
+    FileNotFoundError naming the runs without)."""
+    missing = [c.run_id for c in cells if not (resolve(RUNS_DIR) / c.run_id / "theory").is_dir()]
+    if missing and not required:
+        return {}
     if missing:
-        raise FileNotFoundError(f"no theory measurements for {', '.join(missing)}; run "
-                                f"`snakemake --cores 2 --config study={config['name']}`")
-    return {name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()}
+        raise FileNotFoundError(f"no theory measurements for {', '.join(missing)}; run the study's "
+                                "workflow (snakemake --cores 2 --config study=<name>)")
+    return {name: pd.concat([pd.read_csv(resolve(RUNS_DIR) / c.run_id / "theory" / f"{name}.csv") for c in cells],
+                            ignore_index=True)
+            for name in THEORY_TABLES}
+
+
+def load_theory(study) -> dict[str, pd.DataFrame]:
+    """The theory measurements of every run of a study (``data/runs/<id>/theory/*.csv``, or an
+    exported folder's ``theory-*.csv``), labelled with run_id, dataset, model, variant, learning
+    rate and batch size: keys ``checkpoints``, ``minibatch``, ``layers``."""
+    config = study if isinstance(study, dict) else load_study(study)
+    cells = expand(config)
+    if config.get("results_dir"):
+        folder = resolve(config["results_dir"])
+        if not (folder / "theory-checkpoints.csv").is_file():
+            raise FileNotFoundError(f"{folder} has no theory measurements (theory-*.csv): its runs were "
+                                    "exported before they had them; measure them and export again")
+        finished = set(_read_runs(folder).run_id)
+        cells = [c for c in cells if c.run_id in finished]
+        tables = {name: pd.read_csv(folder / f"theory-{name}.csv") for name in THEORY_TABLES}
+    else:
+        tables = _theory_tables(cells)
+    labels = pd.DataFrame([dict(run_id=c.run_id, dataset=c.params["dataset"], model=c.model, variant=c.variant,
+                                learning_rate=c.params["learning_rate"], batch_size_trained=c.params["batch_size"])
+                           for c in cells])
+    return {name: table.merge(labels, on="run_id") for name, table in tables.items()}
