@@ -10,7 +10,7 @@ ANALOGNOISE_DATA_DIR ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/
 export ANALOGNOISE_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup test book results commit-runs pretrained device bn-search benchmark clean
+.PHONY: setup test book results commit-runs pretrained device bn-search cluster-test benchmark clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing analognoise with its dependencies"
@@ -31,8 +31,8 @@ book: setup
 		$(if $(filter undefined,$(origin COMPANIONS)),,companions=$(COMPANIONS))
 	@echo ">> book: $(abspath _build/html/index.html)"
 
-# run a study with an `ablation` (default: the committed reference study) and export its results
-# to results/<name>/ (tidy CSVs the book shows without recomputing); resumes where it stopped
+# run a study (default: the committed reference study) and export its results to results/<name>/
+# (tidy CSVs the book shows without recomputing: make results STUDY=lr-quick); resumes where it stopped
 STUDY ?= cpu-reference
 results: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --config study=$(STUDY) \
@@ -63,6 +63,13 @@ device: setup
 SEARCH ?= studies/bnsearch/vgg16-cifar10.yaml
 bn-search: setup
 	$(PY) workflow/scripts/bn_search.py $(SEARCH)
+
+# the smoke study through a real SLURM scheduler started on this machine (root; Debian's slurm-wlm,
+# munge, slurmdbd on MariaDB, installed with apt where missing), checked against a local run:
+# every job through sbatch and in sacct, every noise table identical; the scheduler is stopped after
+cluster-test: setup
+	$(PY) -m pip install --quiet -e ".[cluster]"
+	$(PY) workflow/scripts/cluster_test.py --study smoke
 
 # the noise engine (a noise trial of every noise model vs a clean pass) and training throughput (threads, parallel
 # jobs, the project's loop vs plain model.fit), each measured as ratios within one run

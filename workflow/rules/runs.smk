@@ -1,8 +1,8 @@
 # One training run per cell, then its noise grid (and ablation targets) and theory measurements.
 # Every job gets the threads the scheduler gave it: --cores 2 runs two one-thread jobs side by
 # side (faster in total than one two-thread job on 2 cores), or one job with both cores when it
-# is the only one.
-JOB_THREADS = max(1, workflow.cores // max(1, len(CELLS)))
+# is the only one. On a cluster (no --cores) the profile sets each rule's threads.
+JOB_THREADS = max(1, workflow._cores // max(1, len(CELLS))) if workflow._cores else 1
 
 
 rule train:
