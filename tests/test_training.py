@@ -53,6 +53,19 @@ def test_notebook_preset_sets_its_own_keys_only():
     assert params.notebook_params("", epochs=3)["epochs"] == 3
 
 
+def test_a_presets_residual_init_applies_to_resnets_only():
+    """The `fast` preset zeroes each residual branch's last layer; VGG16 has none, so it trains
+    with the rest of the recipe (one run id whether or not the config says so), and asking for
+    it explicitly on VGG16 is refused."""
+    vgg = params.make_params("fast", arch="vgg16", bn="first:4")
+    assert "zero_init_residual" not in vgg and vgg["optimizer"] == "sgd-nesterov"
+    assert params.run_id(vgg) == params.run_id(params.make_params("fast", arch="vgg16", bn="first:4",
+                                                                  zero_init_residual=False))
+    assert params.make_params("fast", depth=20)["zero_init_residual"] is True
+    with pytest.raises(ValueError, match="needs a ResNet"):
+        params.make_params("fast", arch="vgg16", zero_init_residual=True)
+
+
 @pytest.mark.parametrize("kw, message", [
     (dict(depth=21), "6n\\+2"), (dict(arch="resnot"), "resnet, vgg16"),
     (dict(dataset="svhn"), "cifar10, cifar100"), (dict(epochs=0), "epochs"),

@@ -208,6 +208,8 @@ def make_params(preset: str | None = None, **overrides) -> dict:
             params.pop(key)
     if params["arch"] != "resnet":
         params["depth"] = None
+        if "zero_init_residual" not in overrides:  # a preset's residual-branch init: no branch to apply it to
+            params.pop("zero_init_residual", None)
     if params["arch"] != "resnet" or params["bn"] == "none":
         params.pop("shortcut_bn", None)  # no shortcut to put BN on: the same run either way
     if isinstance(params["bn"], (list, tuple)):

@@ -323,3 +323,36 @@ def architecture_figure(table: pd.DataFrame):
     axes[0].legend(fontsize="small")
     fig.suptitle("Robustness to weight noise vs depth, width and size")
     return fig
+
+
+PLACEMENT_MARKERS = {"none": "s", "first": "o", "all": "D", "last": "^", "spread": "v", "sites": "P"}
+
+
+def bn_tradeoff_figure(table: pd.DataFrame):
+    """Clean accuracy (x) against eq. 14 (y), both in %, one panel per model, one point per BN
+    placement (:func:`analognoise.analysis.bn_count_table`) labelled with its number of BN sites
+    K and marked by where the sites sit; 95% intervals both ways; the Pareto front joined;
+    hollow markers: runs that did not train."""
+    models = list(table.groupby(["dataset", "model"]).groups)
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.5), constrained_layout=True, squeeze=False)
+    for ax, (dataset, model) in zip(axes[0], models):
+        g = table[(table.dataset == dataset) & (table.model == model)]
+        for where, part in g.groupby("where"):
+            for run in part.itertuples():
+                color = f"C{list(PLACEMENT_MARKERS).index(where)}"
+                ax.errorbar(100 * run.clean_accuracy, 100 * run.a_avr,
+                            xerr=[[100 * (run.clean_accuracy - run.clean_lo)], [100 * (run.clean_hi - run.clean_accuracy)]],
+                            yerr=[[100 * (run.a_avr - run.a_avr_lo)], [100 * (run.a_avr_hi - run.a_avr)]],
+                            marker=PLACEMENT_MARKERS[where], color=color, capsize=2, markersize=7,
+                            markerfacecolor=color if run.trained else "white", linestyle="none")
+                ax.annotate(f"{run.k}", (100 * run.clean_accuracy, 100 * run.a_avr), textcoords="offset points",
+                            xytext=(5, 4), fontsize=8)
+            ax.plot([], [], marker=PLACEMENT_MARKERS[where], color=f"C{list(PLACEMENT_MARKERS).index(where)}",
+                    linestyle="none", label=where)
+        front = g[g.on_front].sort_values("clean_accuracy")
+        ax.plot(100 * front.clean_accuracy, 100 * front.a_avr, color="grey", linestyle="--", alpha=0.7,
+                label="Pareto front")
+        ax.set(xlabel="clean accuracy (%)", ylabel="eq. 14 (%)", title=f"{model} ({dataset}): K = BN sites")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return fig

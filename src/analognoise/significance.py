@@ -60,6 +60,8 @@ def spearman(x, y) -> tuple[float, float]:
     to :data:`EXACT_UP_TO` points, where the asymptotic p-value is wrong (scipy gives p = 0 for
     |rho| = 1 with 3 points, whose exact p is 1/3)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:  # a constant: no rank correlation to speak of
+        return float("nan"), 1.0
     rho = stats.spearmanr(x, y).statistic
     if len(x) > EXACT_UP_TO:
         return float(rho), float(stats.spearmanr(x, y).pvalue)

@@ -28,6 +28,7 @@ BOOK = [
     ("The study", [("book/method", None), ("paper_accuracy", "committed:results/paper-accuracy"), ("results", "main"),
                    ("reference", "committed:results/cpu-reference"),
                    ("ablation", "committed:results/cpu-reference"),
+                   ("partial_bn", "committed:results/bn-tradeoff"),
                    ("pretrained", "committed:results/crosssim-keras-resnet"), ("audit", "paper")]),
     ("Theory, measured", [("theory_gradient_noise", "main"), ("theory_smoothness", "main")]),
     ("Beyond the paper", [("device_noise", "committed:results/device-noise"),
@@ -39,6 +40,8 @@ ROOT_PAGE = "book/intro"
 #: A companion chapter in a build without a companion study of its kind shows that kind's
 #: committed quick-sized results instead (`make results STUDY=lr-quick`), so no chapter is empty.
 COMMITTED_COMPANIONS = {"learning-rate": "committed:results/lr-quick", "architectures": "committed:results/arch-quick"}
+#: committed results a page reads besides the folder it shows (globs): a change rebuilds it
+PAGE_EXTRA_RESULTS = {"partial_bn": "results/bnsearch-*/*"}
 #: companion kinds whose chapter shows theory measurements (exported with their results)
 THEORY_KINDS = ("learning-rate",)
 
