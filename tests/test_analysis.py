@@ -267,6 +267,17 @@ def test_the_bn_claim_is_one_corrected_test_per_model():
     assert against.set_index("id").loc["bn-loses-larger-fraction", "verdict"] == "not supported"
 
 
+def test_the_eta_10_claim_needs_a_difference_beyond_its_draws():
+    """BN 0.01 pp below no BN at eta = 10% (as the paper-accuracy study once measured) is no support."""
+    def at10_verdict(bn_shift, spread):
+        noise = pairs_noise({20: 0.0}, clean=(0.9, 0.9), spread=spread)
+        noise.loc[(noise.variant == "BN") & (noise.eta == 0.1), "accuracy"] += bn_shift
+        return analysis.claims_checklist(noise).set_index("id").loc["bn-below-no-bn-at-10", "verdict"]
+    assert at10_verdict(-0.0001, spread=0.02) == "inconclusive"
+    assert at10_verdict(-0.05, spread=0.005) == "supported"
+    assert at10_verdict(+0.05, spread=0.005) == "not supported"
+
+
 def test_an_untrained_comparator_is_left_out_of_every_claim():
     # a "no BN" arm at 16% clean accuracy (eq. 13 floor 62%) cannot support or refute anything
     noise = pairs_noise({20: 0.05}, clean=(0.9, 0.162))

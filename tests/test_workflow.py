@@ -17,6 +17,7 @@ STAND_IN = f"{sys.executable} {Path(__file__).with_name('stand_in_notebook.py')}
 PAGES_WITHOUT_COMPANIONS = {"paper_accuracy", "results", "reference", "ablation", "pretrained", "device_noise",
                             "mitigations", "audit", "theory_gradient_noise",
                             "theory_smoothness", "runs"}
+COMPANION_PAGES = {"learning_rate", "architectures"}
 
 
 def snakemake(workdir, *args, dry=True):
@@ -59,14 +60,28 @@ def rebuild(work):
 
 
 def test_a_study_without_companions_plans_every_page(fresh):
-    jobs, pages = planned(snakemake(fresh, "--config", "study=quick"))
+    """The companion chapters show the committed quick-sized companion results, never nothing."""
+    output = snakemake(fresh, "--config", "study=quick", "--printshellcmds")
+    jobs, pages = planned(output)
+    assert pages == PAGES_WITHOUT_COMPANIONS | COMPANION_PAGES
+    assert jobs["train"] == 2 and jobs["book"] == 1  # the companions' runs are not trained
+    for page, folder in (("learning_rate", "results/lr-quick"), ("architectures", "results/arch-quick")):
+        assert f"notebooks/chapters/{page}.ipynb data/book/{page}.ipynb '{{study: {folder}}}'" in output
+
+
+def test_without_committed_companion_results_their_chapters_are_left_out(tmp_path):
+    work = copy_of_the_project(tmp_path)
+    for folder in ("lr-quick", "arch-quick"):
+        shutil.rmtree(work / "results" / folder)
+    _, pages = planned(snakemake(work, "--config", "study=quick"))
     assert pages == PAGES_WITHOUT_COMPANIONS
-    assert jobs["train"] == 2 and jobs["book"] == 1 and "learning_rate" not in pages
 
 
 def test_companions_add_their_chapters(fresh):
-    _, pages = planned(snakemake(fresh, "--config", "study=smoke"))
-    assert pages == PAGES_WITHOUT_COMPANIONS | {"learning_rate", "architectures"}
+    output = snakemake(fresh, "--config", "study=smoke", "--printshellcmds")
+    _, pages = planned(output)
+    assert pages == PAGES_WITHOUT_COMPANIONS | COMPANION_PAGES
+    assert "studies/lr-smoke.yaml}'" in output  # this build's companion, not the committed one
 
 
 def test_a_built_study_plans_only_the_book(built):
