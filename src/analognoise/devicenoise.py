@@ -25,6 +25,7 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import yaml
@@ -129,6 +130,18 @@ def _tidy(table: pd.DataFrame, noise_model) -> pd.DataFrame:
     return table
 
 
+def _kept_table(path: Path, rows: int | None, what: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """The table kept at ``path`` if it is complete (``rows`` rows; None: any), else the one
+    ``compute()`` makes, written there atomically first (``what`` is printed as it starts): a
+    rerun resumes with the tables not yet made."""
+    if not (path.is_file() and (rows is None or len(pd.read_csv(path)) == rows)):
+        print(what, flush=True)
+        table = compute()
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
+    return pd.read_csv(path)
+
+
 def _recalibrated(model, record, x, y, rid, config, work) -> list[pd.DataFrame]:
     """The recalibration grid of one BN model (see the module docstring), one table per
     (calibration images, noise model), each kept in ``work`` as it is made."""
@@ -141,16 +154,16 @@ def _recalibrated(model, record, x, y, rid, config, work) -> list[pd.DataFrame]:
     for entry in settings["noise_models"]:
         noise_model = make_noise_model(entry["noise_model"])
         for count in settings["images"]:
-            path = work / f"{rid}-recalibrated{count}-{noise_model.label()}-{settings['targets']}.csv".replace(" ", "")
-            if not (path.is_file() and len(pd.read_csv(path)) == entry["repeats"] * len(entry["etas"])):
-                print(f"{rid}: {noise_model.label()} on {settings['targets']}, BN recalibrated on {count} images",
-                      flush=True)
+            def grid(count=count, noise_model=noise_model, entry=entry):
                 recalibrate = BatchNormRecalibration(model, pool[:count], settings["batch_size"])
                 table = noise_grid(model, x, y, entry["etas"], entry["repeats"], settings["targets"], "tensor",
                                    config.get("seed", 0), rid, noise_model=noise_model, recalibrate=recalibrate)
-                with atomic_path(path) as tmp:
-                    _tidy(table, noise_model).assign(run_id=rid, test_images=len(y)).to_csv(tmp, index=False)
-            tables.append(pd.read_csv(path))
+                return _tidy(table, noise_model).assign(run_id=rid, test_images=len(y))
+
+            tables.append(_kept_table(
+                work / f"{rid}-recalibrated{count}-{noise_model.label()}-{settings['targets']}.csv".replace(" ", ""),
+                entry["repeats"] * len(entry["etas"]),
+                f"{rid}: {noise_model.label()} on {settings['targets']}, BN recalibrated on {count} images", grid))
     return tables
 
 
@@ -171,7 +184,6 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
     noise_tables, sensitivity_tables, ratio_tables, recalibration_tables, facts = [], [], [], [], []
     for rid, weights in config["weights"].items():
         model, record, x, y = _model_and_data(weights, config, runs_dir)
-        folded = None
         facts.append(dict(run_id=rid, model=record["model"], bn=str(record["params"]["bn"]),
                           seed=record["params"]["seed"], test_images=len(y),
                           data_source=record["data_source"]))
@@ -179,28 +191,22 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
         for entry in config["noise_models"]:
             noise_model = make_noise_model(entry["noise_model"])
             for targets in config["targets"]:
-                path = work / f"{rid}-{noise_model.label()}-{targets}.csv".replace(" ", "")
-                if not (path.is_file() and len(pd.read_csv(path)) == entry["repeats"] * len(entry["etas"])):
-                    print(f"{rid}: {noise_model.label()} on {targets}", flush=True)
-                    if targets == "folded" and folded is None:
-                        folded = fold_batchnorm(model)
-                    table = noise_grid(folded if targets == "folded" else model, x, y, entry["etas"],
-                                       entry["repeats"], targets, "tensor", config.get("seed", 0), rid,
-                                       noise_model=noise_model)
-                    with atomic_path(path) as tmp:
-                        _tidy(table, noise_model).assign(run_id=rid, test_images=len(y)).to_csv(tmp, index=False)
-                noise_tables.append(pd.read_csv(path))
+                def grid(targets=targets, noise_model=noise_model, entry=entry):
+                    network = fold_batchnorm(model) if targets == "folded" else model
+                    table = noise_grid(network, x, y, entry["etas"], entry["repeats"], targets, "tensor",
+                                       config.get("seed", 0), rid, noise_model=noise_model)
+                    return _tidy(table, noise_model).assign(run_id=rid, test_images=len(y))
+
+                noise_tables.append(_kept_table(work / f"{rid}-{noise_model.label()}-{targets}.csv".replace(" ", ""),
+                                                entry["repeats"] * len(entry["etas"]),
+                                                f"{rid}: {noise_model.label()} on {targets}", grid))
         if config.get("sensitivity"):
             settings = config["sensitivity"]
-            path = work / f"{rid}-sensitivity.csv"
-            if not path.is_file():
-                print(f"{rid}: per-layer sensitivity", flush=True)
-                table = layer_sensitivity(model, x, y, settings["eta"], settings["repeats"],
-                                          settings["targets"], "tensor", config.get("seed", 0), rid,
-                                          modes=settings["modes"])
-                with atomic_path(path) as tmp:
-                    table.assign(run_id=rid).to_csv(tmp, index=False)
-            sensitivity_tables.append(pd.read_csv(path))
+            sensitivity_tables.append(_kept_table(
+                work / f"{rid}-sensitivity.csv", None, f"{rid}: per-layer sensitivity",
+                lambda settings=settings: layer_sensitivity(model, x, y, settings["eta"], settings["repeats"],
+                                                            settings["targets"], "tensor", config.get("seed", 0), rid,
+                                                            modes=settings["modes"]).assign(run_id=rid)))
         if config.get("recalibration") and record["params"]["bn"] != "none":
             recalibration_tables += _recalibrated(model, record, x, y, rid, config, work)
         keras.backend.clear_session()
