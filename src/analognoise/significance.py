@@ -43,6 +43,23 @@ def welch(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float
     return diff, diff, diff, 0.0 if diff != 0 else 1.0
 
 
+def contrast(groups, weights, confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """A weighted sum of independent group means, sum_i w_i mean(x_i) (e.g. weights 1, -1, -1, 1:
+    a difference of differences), with a Welch-Satterthwaite CI and two-sided p-value:
+    (estimate, lo, hi, p). With no spread in any group the estimate is exact (CI of zero
+    width; p 0, or 1 if it is 0)."""
+    groups = [np.asarray(g, float) for g in groups]
+    estimate = float(sum(w * g.mean() for w, g in zip(weights, groups)))
+    terms = [w * w * g.var(ddof=1) / len(g) if len(g) > 1 else 0.0 for w, g in zip(weights, groups)]
+    variance = sum(terms)
+    if variance == 0:
+        return estimate, estimate, estimate, 0.0 if estimate != 0 else 1.0
+    df = variance ** 2 / sum(t * t / (len(g) - 1) for t, g in zip(terms, groups) if len(g) > 1 and t > 0)
+    half = stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(variance)
+    p = 2 * stats.t.sf(abs(estimate) / math.sqrt(variance), df)
+    return estimate, estimate - half, estimate + half, float(p)
+
+
 def holm(p_values) -> np.ndarray:
     """Holm-Bonferroni adjusted p-values (same order as given): compare each with the level."""
     p = np.asarray(p_values, float)

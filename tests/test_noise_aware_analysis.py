@@ -1,0 +1,60 @@
+"""Noise-aware training's analysis on generated studies with known answers: eq. 14 by eta_train,
+BN's penalty and whether it shrinks (a difference of differences that can say no)."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analognoise import analysis
+from analognoise.significance import contrast
+
+
+def arms(levels: dict, repeats: int = 12, spread: float = 0.01, seed: int = 0) -> pd.DataFrame:
+    """A noise table of ResNet-20, BN and no BN at each eta_train: every noisy trial's
+    normalised accuracy is levels[(variant, eta_train)] plus draw-to-draw noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (variant, train_noise), level in levels.items():
+        for eta in (0.0, 0.1, 0.2):
+            for repeat in range(1 if eta == 0 else repeats):
+                normalized = 1.0 if eta == 0 else level + rng.normal(0, spread)
+                rows.append(dict(run_id=f"{variant}-{train_noise}", dataset="cifar10", model="ResNet-20",
+                                 variant=variant, train_noise=train_noise, seed=0, eta=eta, repeat=repeat,
+                                 accuracy=0.9 * normalized, clean_accuracy=0.9, normalized_accuracy=normalized,
+                                 targets="trainable", scale="tensor", test_images=1000))
+    return pd.DataFrame(rows)
+
+
+def test_a_contrast_is_a_welch_test_when_it_is_a_difference():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(1.0, 0.2, 8), rng.normal(0.7, 0.4, 11)
+    estimate, lo, hi, p = contrast([a, b], [1, -1])
+    test = stats.ttest_ind(a, b, equal_var=False)
+    assert estimate == pytest.approx(a.mean() - b.mean())
+    assert (lo, hi) == pytest.approx(tuple(test.confidence_interval(0.95))) and p == pytest.approx(test.pvalue)
+    assert contrast([np.ones(3), np.ones(3)], [1, -1]) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_the_penalty_and_its_change_per_training_noise():
+    levels = {("BN", 0.0): 0.75, ("no BN", 0.0): 0.93, ("BN", 0.1): 0.88, ("no BN", 0.1): 0.95}
+    effect = analysis.noise_aware_effect(arms(levels)).set_index("train_noise")
+    assert effect.loc[0.0, "penalty"] == pytest.approx(-0.18, abs=0.01)
+    assert effect.loc[0.1, "penalty"] == pytest.approx(-0.07, abs=0.01)
+    assert effect.loc[0.1, "change"] == pytest.approx(0.11, abs=0.01) and effect.loc[0.1, "change_lo"] > 0
+    assert np.isnan(effect.loc[0.0, "change"])  # the reference has no change of its own
+    assert (effect.penalty_holm_p < 0.05).all()
+
+
+@pytest.mark.parametrize("bn_at_01, verdict", [(0.88, "supported"), (0.60, "not supported"), (0.77, "inconclusive")])
+def test_the_shrinking_penalty_claim_can_say_no(bn_at_01, verdict):
+    levels = {("BN", 0.0): 0.75, ("no BN", 0.0): 0.93, ("BN", 0.1): bn_at_01, ("no BN", 0.1): 0.93}
+    spread = 0.01 if verdict != "inconclusive" else 0.05
+    claims = analysis.noise_aware_claims(analysis.noise_aware_effect(arms(levels, spread=spread)))
+    assert claims.set_index("id").loc["noise-aware-shrinks-bn-penalty", "verdict"] == verdict
+
+
+def test_without_a_noise_free_reference_nothing_is_claimed():
+    levels = {("BN", 0.1): 0.88, ("no BN", 0.1): 0.95}
+    effect = analysis.noise_aware_effect(arms(levels))
+    assert len(effect) == 1 and np.isnan(effect.change.iloc[0])
+    assert analysis.noise_aware_claims(effect).verdict.iloc[0] == "not testable in this study"
