@@ -5,6 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .analysis.tables import TRAINED_MULTIPLE_OF_CHANCE
 from .metrics import summarize_by_eta
 
 
@@ -213,7 +214,7 @@ def learning_rate_figure(table: pd.DataFrame):
         ax.set(xscale="log", xlabel="learning rate", title=title)
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize="small")
-    axes[2].annotate("x: did not train (clean < 2x chance)", (0.02, 0.02), xycoords="axes fraction", fontsize="small")
+    axes[2].annotate(f"x: did not train (clean < {TRAINED_MULTIPLE_OF_CHANCE}x chance)", (0.02, 0.02), xycoords="axes fraction", fontsize="small")
     return fig
 
 
@@ -221,7 +222,7 @@ def step_noise_figure(table: pd.DataFrame):
     """Eq. 14 (95% CI) against the per-step gradient noise lr^2 C / |B| of each trained run."""
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
     if not table.trained.any():
-        ax.text(0.5, 0.5, "no run trained (clean accuracy < 2x chance)", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, f"no run trained (clean accuracy < {TRAINED_MULTIPLE_OF_CHANCE}x chance)", ha="center", transform=ax.transAxes)
     for i, (model, g) in enumerate(table[table.trained].groupby("model")):
         ax.errorbar(g.step_noise_power, 100 * g.a_avr, yerr=[100 * (g.a_avr - g.a_avr_lo), 100 * (g.a_avr_hi - g.a_avr)],
                     fmt="o", color=f"C{i}", capsize=3, label=model)
