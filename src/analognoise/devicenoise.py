@@ -21,6 +21,7 @@ as it is made, so a rerun resumes.
 """
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import time
@@ -184,6 +185,7 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
     noise_tables, sensitivity_tables, ratio_tables, recalibration_tables, facts = [], [], [], [], []
     for rid, weights in config["weights"].items():
         model, record, x, y = _model_and_data(weights, config, runs_dir)
+        folded = functools.cache(lambda model=model: fold_batchnorm(model))  # once per model, when first needed
         facts.append(dict(run_id=rid, model=record["model"], bn=str(record["params"]["bn"]),
                           seed=record["params"]["seed"], test_images=len(y),
                           data_source=record["data_source"]))
@@ -192,7 +194,7 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
             noise_model = make_noise_model(entry["noise_model"])
             for targets in config["targets"]:
                 def grid(targets=targets, noise_model=noise_model, entry=entry):
-                    network = fold_batchnorm(model) if targets == "folded" else model
+                    network = folded() if targets == "folded" else model
                     table = noise_grid(network, x, y, entry["etas"], entry["repeats"], targets, "tensor",
                                        config.get("seed", 0), rid, noise_model=noise_model)
                     return _tidy(table, noise_model).assign(run_id=rid, test_images=len(y))

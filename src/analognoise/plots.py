@@ -339,8 +339,8 @@ def bn_tradeoff_figure(table: pd.DataFrame):
     for ax, (dataset, model) in zip(axes[0], models):
         g = table[(table.dataset == dataset) & (table.model == model)]
         for where, part in g.groupby("where"):
+            color = f"C{list(PLACEMENT_MARKERS).index(where)}"
             for run in part.itertuples():
-                color = f"C{list(PLACEMENT_MARKERS).index(where)}"
                 ax.errorbar(100 * run.clean_accuracy, 100 * run.a_avr,
                             xerr=[[100 * (run.clean_accuracy - run.clean_lo)], [100 * (run.clean_hi - run.clean_accuracy)]],
                             yerr=[[100 * (run.a_avr - run.a_avr_lo)], [100 * (run.a_avr_hi - run.a_avr)]],
@@ -348,8 +348,7 @@ def bn_tradeoff_figure(table: pd.DataFrame):
                             markerfacecolor=color if run.trained else "white", linestyle="none")
                 ax.annotate(f"{run.k}", (100 * run.clean_accuracy, 100 * run.a_avr), textcoords="offset points",
                             xytext=(5, 4), fontsize=8)
-            ax.plot([], [], marker=PLACEMENT_MARKERS[where], color=f"C{list(PLACEMENT_MARKERS).index(where)}",
-                    linestyle="none", label=where)
+            ax.plot([], [], marker=PLACEMENT_MARKERS[where], color=color, linestyle="none", label=where)
         front = g[g.on_front].sort_values("clean_accuracy")
         ax.plot(100 * front.clean_accuracy, 100 * front.a_avr, color="grey", linestyle="--", alpha=0.7,
                 label="Pareto front")

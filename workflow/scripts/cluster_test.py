@@ -38,6 +38,8 @@ from analognoise.paths import EXECUTED_DIR, LOGS_DIR, RUNS_DIR, resolve
 
 SCHEDULER = "workflow/cluster/one_node_slurm.sh"
 PROFILE = "workflow/profiles/slurm-one-node"
+#: where a run lives: (name in the reference folder, the project's folder)
+RUN_FOLDERS = (("runs", RUNS_DIR), ("executed", EXECUTED_DIR))
 #: the rules that make a run's results (what the local reference run needs)
 RUN_RULES = ["inject_noise", "inject_noise_target", "measure_theory"]
 
@@ -71,7 +73,7 @@ def set_aside(run_ids: list[str], reference: Path) -> None:
     """Move the runs (their folders and executed notebooks) to ``reference``, so that the
     scheduler makes them again from nothing."""
     for run in run_ids:
-        for kind, folder in (("runs", RUNS_DIR), ("executed", EXECUTED_DIR)):
+        for kind, folder in RUN_FOLDERS:
             source = resolve(folder) / run
             if source.exists():
                 (reference / kind).mkdir(parents=True, exist_ok=True)
@@ -83,7 +85,7 @@ def restore(run_ids: list[str], reference: Path) -> None:
     checkout as it found it), then remove ``reference``."""
     for run in run_ids:
         if not (resolve(RUNS_DIR) / run / "params.yaml").is_file():
-            for kind, folder in (("runs", RUNS_DIR), ("executed", EXECUTED_DIR)):
+            for kind, folder in RUN_FOLDERS:
                 kept = reference / kind / run
                 if kept.exists():
                     shutil.rmtree(resolve(folder) / run, ignore_errors=True)
@@ -154,9 +156,9 @@ def main() -> None:
     reference = Path(tempfile.mkdtemp(prefix="cluster-test-"))
     set_aside(run_ids, reference)
 
-    subprocess.run(["bash", str(resolve(SCHEDULER)), "start"], check=True)
     env = {**os.environ, "SLURM_CONF": "/etc/slurm/slurm.conf"}
     try:
+        subprocess.run(["bash", str(resolve(SCHEDULER)), "start"], check=True)
         say(f"study {args.study} through SLURM ({PROFILE})")
         started = time.monotonic()
         output = snakemake(["--profile", PROFILE, "--config", f"study={args.study}", "--forcerun", "train"],

@@ -21,7 +21,7 @@ def noise_aware_effect(noise: pd.DataFrame, confidence: float = 0.95) -> pd.Data
     rows = []
     for (dataset, model), m in noise.groupby(["dataset", "model"]):
         arms = {(v, t): g for (v, t), g in m.groupby(["variant", "train_noise"])}
-        levels = sorted(t for t in {t for _, t in arms} if ("BN", t) in arms and ("no BN", t) in arms)
+        levels = sorted({t for _, t in arms if ("BN", t) in arms and ("no BN", t) in arms})
         draws = {key: metrics.eq14_per_repeat(g) for key, g in arms.items() if key[1] in levels}
         tests = [welch(draws[("BN", t)], draws[("no BN", t)], confidence) for t in levels]
         adjusted = holm([t[-1] for t in tests]) if tests else []

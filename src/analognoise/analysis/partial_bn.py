@@ -9,6 +9,7 @@ import pandas as pd
 import yaml
 
 from .. import metrics
+from ..params import COUNTED_PLACEMENTS
 from ..paths import resolve
 from ..significance import direction, holm, slope, spearman, welch
 from .claims import Evidence, checked
@@ -26,7 +27,7 @@ def placement(bn: str, sites: int) -> tuple[str, int]:
         return "none", 0
     if bn == "all":
         return "all", sites
-    if isinstance(bn, str) and ":" in bn and bn.split(":", 1)[0] in ("first", "last", "spread"):
+    if isinstance(bn, str) and ":" in bn and bn.split(":", 1)[0] in COUNTED_PLACEMENTS:
         where, count = bn.split(":", 1)
         return where, int(count)
     names = [s for s in str(bn).strip("[]").replace("'", "").split(",") if s.strip()]
@@ -135,9 +136,9 @@ def bn_count_claims(table: pd.DataFrame, noise: pd.DataFrame, confidence: float 
     needs = f"{MIN_TREND_POINTS} or more trained first-K runs of one model"
     slopes, ranks, minimum = [], [], []
     for (dataset, model), g in models:
-        x = np.concatenate([np.full(len(_per_draw_eq14(noise, r)), k) for r, k in zip(g.run_id, g.k)])
-        y = np.concatenate([_per_draw_eq14(noise, r) for r in g.run_id])
-        b, lo, hi = slope(x, y, confidence)
+        draws = [_per_draw_eq14(noise, r) for r in g.run_id]
+        x = np.concatenate([np.full(len(d), k) for d, k in zip(draws, g.k)])
+        b, lo, hi = slope(x, np.concatenate(draws), confidence)
         slopes.append((model, direction(lo, hi, -1), f"{model}: {100 * b:+.2f} pp of eq. 14 per BN site "
                                                      f"[{100 * lo:+.2f}, {100 * hi:+.2f}] over K = {', '.join(map(str, g.k))}"))
         rho, p = spearman(g.k, g.clean_accuracy)
@@ -163,7 +164,6 @@ def bn_count_claims(table: pd.DataFrame, noise: pd.DataFrame, confidence: float 
                 "The network with the fewest BN layers that trains is the most noise-robust of its placements "
                 "(the premise of the design rule).", needs, evidence(minimum)),
     ])
-
 
 
 def design_summary(table: pd.DataFrame, comparison: pd.DataFrame) -> str:
