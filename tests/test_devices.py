@@ -86,12 +86,18 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
     effect = analysis.recalibration_effect(noise, recalibrated)
     assert effect.calibration_images.tolist() == [0, 16, 32] and effect.no_bn_eq14.nunique() == 1
 
-    for name, heading in (("device_noise", "Does BN"), ("mitigations", "Eq. 14 with and without recalibration")):
+    from test_noise_aware_analysis import noise_aware_results
+    aware = noise_aware_results(committed / "aware", monkeypatch)
+    for name, heading, extra in (("device_noise", "Does BN", {}),
+                                 ("mitigations", "Eq. 14 with and without recalibration", {"noise_aware": str(aware)})):
         chapter = Path(__file__).resolve().parents[1] / f"notebooks/chapters/{name}.ipynb"
-        executed = pm.execute_notebook(str(chapter), str(committed / f"{name}.ipynb"), parameters={"study": str(dest)},
-                                       progress_bar=False, kernel_name="python3")
+        executed = pm.execute_notebook(str(chapter), str(committed / f"{name}.ipynb"),
+                                       parameters={"study": str(dest), **extra}, progress_bar=False,
+                                       kernel_name="python3")
         text = json.dumps(executed["cells"])
         assert heading in text and "image/png" in text and "Traceback" not in text
+    assert "noise-aware-shrinks-bn-penalty" in text and "eta_train 10%" in text  # the noise-aware section ran
+    assert text.count("image/png") == 2  # recalibration and noise-aware figures
 
 
 def synthetic(bn_penalty_pp: float, draws: int = 10) -> pd.DataFrame:

@@ -58,3 +58,46 @@ def test_without_a_noise_free_reference_nothing_is_claimed():
     effect = analysis.noise_aware_effect(arms(levels))
     assert len(effect) == 1 and np.isnan(effect.change.iloc[0])
     assert analysis.noise_aware_claims(effect).verdict.iloc[0] == "not testable in this study"
+
+
+def test_the_designer_summary_says_whether_the_penalty_shrinks():
+    levels = {("BN", 0.0): 0.75, ("no BN", 0.0): 0.93, ("BN", 0.1): 0.88, ("no BN", 0.1): 0.95,
+              ("BN", 0.2): 0.60, ("no BN", 0.2): 0.95}
+    text = analysis.noise_aware_summary(analysis.noise_aware_effect(arms(levels)))
+    lines = text.splitlines()
+    assert len(lines) == 2 and "eta_train 10%" in lines[0] and "eta_train 20%" in lines[1]
+    assert "the penalty shrinks (+11." in lines[0] and "the penalty grows (-16." in lines[1]
+    assert "BN minus no BN -7." in lines[0]
+    alone = analysis.noise_aware_summary(analysis.noise_aware_effect(arms({("BN", 0.1): 0.88, ("no BN", 0.1): 0.95})))
+    assert "no model trained without noise to compare with" in alone and "nan" not in alone
+
+
+def test_the_figure_shows_both_arms_and_the_penalty_per_training_noise():
+    from analognoise import device_plots
+    levels = {("BN", 0.0): 0.75, ("no BN", 0.0): 0.93, ("BN", 0.1): 0.88, ("no BN", 0.1): 0.95}
+    effect = analysis.noise_aware_effect(arms(levels))
+    fig = device_plots.noise_aware_figure(effect)
+    left, right = fig.axes
+    assert left.get_legend_handles_labels()[1] == ["BN", "no BN"]
+    penalty = right.get_lines()[0].get_ydata()
+    assert penalty == pytest.approx(100 * effect.sort_values("train_noise").penalty.to_numpy())
+
+
+def noise_aware_results(tmp_path, monkeypatch):
+    """A generated noise-aware study (ResNet-8, BN and no BN, eta_train 0 and 10%) exported as
+    a results folder, as `make results STUDY=noise-aware` writes it."""
+    import yaml
+    from test_results import fake_run
+
+    from analognoise import studies
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config_file = tmp_path / "aware.yaml"
+    config_file.write_text(yaml.safe_dump(dict(
+        name="aware", description="noise-aware, generated", grid=dict(dataset=["cifar10"], model=["resnet8"],
+        bn=["all", "none"], seed=[0], train_noise=[0.0, 0.1]), training=dict(epochs=2, train_subset=100),
+        noise=dict(etas=[0.0, 0.1], repeats=2, test_subset=50))))
+    monkeypatch.setattr(analysis.store, "RUNS_DIR", str(tmp_path / "runs"))
+    rng = np.random.default_rng(0)
+    for cell in studies.expand(studies.load_study(config_file)):
+        fake_run(tmp_path / "runs", cell, rng)
+    return analysis.export_results(studies.load_study(config_file), tmp_path / "results" / "aware")

@@ -1,5 +1,6 @@
-"""Figures of the device-noise chapter: BN vs no BN under each noise model, PCM accuracy over
-time with and without drift compensation, and the accuracy drop by layer depth."""
+"""Figures of the device-noise and mitigations chapters: BN vs no BN under each noise model, PCM
+accuracy over time with and without drift compensation, the accuracy drop by layer depth, BN
+recalibration, and noise-aware training."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -109,4 +110,31 @@ def recalibration_figure(noise: pd.DataFrame, recalibration: pd.DataFrame):
         ax.set(title=f"{name}, noise on {targets}", ylabel="normalised accuracy (%), eq. 13")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
+    return fig
+
+
+def noise_aware_figure(effect: pd.DataFrame):
+    """Noise-aware training, one row of two panels per model: eq. 14 (%) of the BN and the no-BN
+    model against the training noise eta_train (%), and BN's penalty (BN minus no BN, pp) with
+    its Welch interval; 95% CIs. ``effect``: :func:`analognoise.analysis.noise_aware_effect`."""
+    models = list(dict.fromkeys(effect.model))
+    fig, axes = plt.subplots(len(models), 2, figsize=(10, 3.8 * len(models)), constrained_layout=True, squeeze=False)
+    for (left, right), model in zip(axes, models):
+        g = effect[effect.model == model].sort_values("train_noise")
+        x = 100 * g.train_noise.to_numpy()
+        for variant, column, color in (("BN", "bn", "C3"), ("no BN", "no_bn", "black")):
+            mean, lo, hi = (100 * g[f"{column}{suffix}"].to_numpy() for suffix in ("_eq14", "_lo", "_hi"))
+            left.errorbar(x, mean, yerr=[mean - lo, hi - mean], marker="o", capsize=3, color=color,
+                          linestyle=VARIANT_STYLES.get(variant, "-"), label=variant)
+        left.set(title=f"{model}: eq. 14 after noise-aware training", xlabel="training noise $\\eta_{train}$ (%)",
+                 ylabel="eq. 14 (%)")
+        left.legend(fontsize="small")
+        penalty, lo, hi = (100 * g[c].to_numpy() for c in ("penalty", "penalty_lo", "penalty_hi"))
+        right.errorbar(x, penalty, yerr=[penalty - lo, hi - penalty], marker="o", capsize=3, color="C3")
+        right.axhline(0, color="grey", linewidth=1)
+        right.set(title=f"{model}: BN's penalty", xlabel="training noise $\\eta_{train}$ (%)",
+                  ylabel="eq. 14, BN minus no BN (pp)")
+        for ax in (left, right):
+            ax.set_xticks(x)
+            ax.grid(alpha=0.3)
     return fig

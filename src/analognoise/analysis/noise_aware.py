@@ -54,3 +54,20 @@ def noise_aware_claims(effect: pd.DataFrame) -> pd.DataFrame:
         "Training with weight noise shrinks BN's penalty in eq. 14 (BN minus no BN rises from its value without "
         "noise-aware training; difference of differences, 95% interval above 0).",
         "BN and no-BN models trained with and without weight noise", evidence)])
+
+
+def noise_aware_summary(effect: pd.DataFrame) -> str:
+    """Markdown for a designer, one line per model and eta_train > 0: eq. 14 of the BN and the
+    no-BN model, BN's penalty with its interval, and whether it shrank, grew or did not
+    distinguishably change from its value without noise-aware training."""
+    lines = []
+    for r in effect[effect.train_noise > 0].itertuples():
+        interval = f"({100 * r.change:+.1f} pp [{100 * r.change_lo:+.1f}, {100 * r.change_hi:+.1f}] from eta_train 0)"
+        change = (f"the penalty shrinks {interval}" if r.change_lo > 0 else f"the penalty grows {interval}"
+                  if r.change_hi < 0 else f"no distinguishable change in the penalty {interval}"
+                  if r.change == r.change else "no model trained without noise to compare with")
+        lines.append(f"- **{r.model}, eta_train {100 * r.train_noise:g}%**: eq. 14 {100 * r.bn_eq14:.1f}% with BN, "
+                     f"{100 * r.no_bn_eq14:.1f}% without (clean {100 * r.bn_clean:.1f}% and {100 * r.no_bn_clean:.1f}%); "
+                     f"BN minus no BN {100 * r.penalty:+.1f} pp [{100 * r.penalty_lo:+.1f}, {100 * r.penalty_hi:+.1f}]"
+                     f"; {change}.")
+    return "\n".join(lines) or "No model was trained with noise in this study."
