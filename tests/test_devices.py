@@ -85,6 +85,10 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
     assert set(recalibrated.variant) == {"BN"} and set(recalibrated.calibration_images) == {16, 32}
     effect = analysis.recalibration_effect(noise, recalibrated)
     assert effect.calibration_images.tolist() == [0, 16, 32] and effect.no_bn_eq14.nunique() == 1
+    summary = analysis.recalibration_summary(effect, noise)
+    assert summary.startswith("- **paper**, ") and "without recalibration" in summary
+    assert "global drift compensation" in summary  # the device table has PCM with compensation on kernels
+    assert "drift" not in analysis.recalibration_summary(effect, noise[noise.noise_model == "paper"])
 
     from test_noise_aware_analysis import noise_aware_results
     aware = noise_aware_results(committed / "aware", monkeypatch)

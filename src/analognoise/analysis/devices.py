@@ -197,3 +197,30 @@ def penalty_verdicts(penalty: pd.DataFrame) -> str:
                      f"[{100 * row.difference_lo:+.1f}, {100 * row.difference_hi:+.1f}], Holm p = {row.holm_p:.2g}: "
                      f"{row.verdict}")
     return "\n".join(lines)
+
+
+def recalibration_summary(effect: pd.DataFrame, noise: pd.DataFrame) -> str:
+    """Markdown for a designer, one line per model and recalibrated noise model: eq. 14 of the
+    BN model without recalibration and with its best number of calibration images, the no-BN
+    model's, and which keeps significantly more (Welch, 95%); and, where the device table has
+    PCM with global drift compensation, the no-BN model's own mitigation to compare with.
+    ``effect``: :func:`recalibration_effect`; ``noise``: the device-noise table."""
+    lines = []
+    for (model, noise_model), g in effect.groupby(["model", "noise_model"], sort=False):
+        none, best = g[g.calibration_images == 0].iloc[0], g.sort_values("bn_eq14").iloc[-1]
+        verdict = ("the recalibrated BN model keeps significantly more than the no-BN model" if best.bn_ahead else
+                   "the no-BN model still keeps significantly more" if best.difference < 0 and best.p < 0.05 else
+                   "the two are not distinguishable")
+        lines.append(f"- **{noise_model}**, {model}: eq. 14 of the BN model {100 * none.bn_eq14:.1f}% without "
+                     f"recalibration, {100 * best.bn_eq14:.1f}% with {best.calibration_images:,} calibration images "
+                     f"(no BN: {100 * best.no_bn_eq14:.1f}%); {verdict} "
+                     f"(BN minus no BN {100 * best.difference:+.1f} pp [{100 * best.difference_lo:+.1f}, "
+                     f"{100 * best.difference_hi:+.1f}]).")
+    pcm = noise[(noise.noise_model == "pcm (compensation=True)") & noise.targets.isin(set(effect.targets))]
+    for row in (bn_penalty(pcm).itertuples() if len(pcm) else ()):
+        lines.append(f"- For PCM drift the no-BN model has a mitigation of its own, global drift compensation (one "
+                     f"scale per layer): eq. 14 {100 * row.no_bn_eq14:.1f}% [{100 * row.no_bn_lo:.1f}, "
+                     f"{100 * row.no_bn_hi:.1f}] for the no-BN {row.model}, {100 * row.bn_eq14:.1f}% for the BN model "
+                     "with it; recalibrating BN replaces that compensation, so compare the recalibrated BN model with "
+                     "this number too.")
+    return "\n".join(lines) or "No model was recalibrated."
