@@ -54,3 +54,24 @@ def test_a_bad_parameter_as_typed_is_named_before_any_compute(tmp_path, notebook
     with pytest.raises(pm.PapermillExecutionError, match=message):
         execute(notebook, tmp_path, run_dir=str(tmp_path / "no-run"), data_dir=str(tmp_path / "no-data"),
                 **parameters)
+
+
+@pytest.mark.parametrize("notebook", sorted(p.relative_to(NOTEBOOKS.parent).as_posix()
+                                            for p in NOTEBOOKS.parent.glob("*/*.ipynb")))
+def test_every_parameter_is_listed_by_papermill_with_its_comment(notebook, caplog):
+    """`papermill --help-notebook` is how a reader learns a notebook's parameters: each line of
+    every parameters cell must parse (an '=' inside a comment does not), and carry a comment."""
+    import nbformat
+
+    path = NOTEBOOKS.parent / notebook
+    cell = next((c for c in nbformat.read(path, 4).cells if "parameters" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        assert notebook == "chapters/audit.ipynb", "only the audit of the paper's own numbers takes no parameters"
+        return
+    names = [line.split("=")[0].strip() for line in cell.source.splitlines()
+             if line.strip() and not line.lstrip().startswith("#") and not line.startswith((" ", "\t", ")", "]", "}"))]
+    with caplog.at_level("WARNING"):
+        inferred = pm.inspect_notebook(str(path))
+    assert "Unable to parse" not in caplog.text
+    assert list(inferred) == names
+    assert all(p["help"] for p in inferred.values()), "every parameter says what it is in a comment"
