@@ -1,5 +1,7 @@
 """The partial-BN trade-off analysis on generated studies with known answers: placements read,
 the Pareto front, where-BN-sits comparisons, and BN-count verdicts that can say no."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,20 +112,20 @@ def test_the_design_summary_names_the_minimum_the_front_and_the_placement_effect
     assert "`none`" not in text.split("On the front")[1]  # the untrained run is on no front
 
 
-def test_the_chapter_builds_from_committed_results_alone(tmp_path, monkeypatch):
-    """A generated trade-off study (ResNet-8, five placements) exported as a results folder, and
-    a committed search beside it: the chapter runs end to end on them."""
+def tradeoff_study(tmp_path, monkeypatch, **settings):
+    """A generated trade-off study (ResNet-8, five placements, ``settings`` added to its
+    config) with every run finished in ``tmp_path/runs``; returns its config."""
     import yaml
     from test_results import fake_run
 
-    from analognoise import studies
-    papermill = pytest.importorskip("papermill")
+    from analognoise import runs, studies
     config_file = tmp_path / "tradeoff.yaml"
     config_file.write_text(yaml.safe_dump(dict(
         name="tradeoff", description="five placements", grid=dict(dataset=["cifar10"], model=["resnet8"],
         bn=["none", "first:2", "first:4", "all", "last:2"], seed=[0]), training=dict(epochs=2, train_subset=100),
-        noise=dict(etas=[0.0, 0.1], repeats=2, test_subset=50))))
+        noise=dict(etas=[0.0, 0.1], repeats=2, test_subset=50), **settings)))
     monkeypatch.setattr(analysis.store, "RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr(runs, "RUNS_DIR", str(tmp_path / "runs"))
     rng = np.random.default_rng(0)
     for cell in studies.expand(studies.load_study(config_file)):
         fake_run(tmp_path / "runs", cell, rng)
@@ -132,7 +134,15 @@ def test_the_chapter_builds_from_committed_results_alone(tmp_path, monkeypatch):
         bn = cell.params["bn"]
         record["bn_layers"] = {"none": 0, "all": 7}[bn] if bn in ("none", "all") else int(bn.split(":")[1])
         record_file.write_text(yaml.safe_dump(record))
-    dest = analysis.export_results(studies.load_study(config_file), tmp_path / "results" / "tradeoff")
+    return studies.load_study(config_file)
+
+
+def test_the_chapter_builds_from_committed_results_alone(tmp_path, monkeypatch):
+    """The trade-off study exported as a results folder, and a committed search beside it: the
+    chapter runs end to end on them."""
+    import yaml
+    papermill = pytest.importorskip("papermill")
+    dest = analysis.export_results(tradeoff_study(tmp_path, monkeypatch), tmp_path / "results" / "tradeoff")
     search = tmp_path / "results" / "bnsearch-resnet8"
     search.mkdir()
     (search / "search.yaml").write_text(yaml.safe_dump(dict(model="resnet8", dataset="cifar10", sites=7,
@@ -147,6 +157,47 @@ def test_the_chapter_builds_from_committed_results_alone(tmp_path, monkeypatch):
     assert "bnsearch-resnet8" in text and "bn-count-lowers-robustness" in text and "the fewest that trained" in text
 
 
+@pytest.mark.parametrize("weights", ["all", "front", "none"])
+def test_a_study_commits_the_weights_its_policy_names(tmp_path, monkeypatch, weights):
+    """`weights: front` commits the weights of the runs on their model's Pareto front only (and
+    removes those of a run that left it), `none` none; the tidy results of every finished run
+    regardless, and the state of a run still training only under `all`."""
+    import shutil
+
+    from analognoise import commit, runs, studies
+
+    config = tradeoff_study(tmp_path, monkeypatch, weights=weights)
+    training_id = next(c.run_id for c in studies.expand(config) if c.params["bn"] == "last:2")
+    shutil.rmtree(tmp_path / "runs" / training_id)
+    runs.partial_dir(training_id).mkdir()
+    (runs.partial_dir(training_id) / runs.STATE_INFO).write_text('{"epochs_done": 1}')
+
+    def export_model(run_dir, dest):  # stands in for the Keras weights
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        for suffix in (".weights.h5", ".yaml"):
+            (Path(dest) / f"{Path(run_dir).name}{suffix}").write_text("stand-in")
+
+    monkeypatch.setattr(runs, "export_model", export_model)
+    monkeypatch.setattr(runs, "export_partial", lambda partial, dest: (Path(dest) / training_id).mkdir(parents=True))
+    dest = tmp_path / "results" / "tradeoff"
+    (dest / "models").mkdir(parents=True)
+    (dest / "models" / "cifar10-resnet8-bnold-00000000.weights.h5").write_text("a run that left the front")
+    states = commit.commit_study(config, dest)
+
+    committed = {p.name.removesuffix(".weights.h5") for p in (dest / "models").glob("*.weights.h5")}
+    table = analysis.bn_count_table(*analysis.load_results(dest))
+    front = set(table.run_id[table.on_front])
+    assert len(table) == 4 and 0 < len(front) < 4, "the four finished runs, some off the front"
+    assert committed == {"all": {*table.run_id, "cifar10-resnet8-bnold-00000000"}, "front": front,
+                         "none": set()}[weights]
+    records = {p.name.removesuffix(".yaml") for p in (dest / "models").glob("*.yaml")}
+    assert records == committed - {"cifar10-resnet8-bnold-00000000"}, "a run's record goes with its weights"
+    assert (dest / "partial" / training_id).is_dir() == (weights == "all")
+    assert states[training_id] == ("partial (1 epochs)" if weights == "all" else "training (not committed)")
+    off_front = sorted(set(table.run_id) - front)[0]
+    assert states[off_front] == ("model" if weights == "all" else f"results only (weights: {weights}"
+                                 + (", not on the front)" if weights == "front" else ")"))
+
+
 def partial_bn_chapter():
-    from pathlib import Path
     return Path(__file__).resolve().parents[1] / "notebooks" / "chapters" / "partial_bn.ipynb"

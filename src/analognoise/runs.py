@@ -218,11 +218,12 @@ def epochs_done(partial) -> int:
     return json.loads(state.read_text())["epochs_done"] if state.is_file() else 0
 
 
-def export_runs(run_ids, dest) -> dict[str, str]:
+def export_runs(run_ids, dest, partial: bool = True) -> dict[str, str]:
     """Commit a study's runs into its results folder ``dest`` (``results/<study>/``): each
     finished run's weights and record to ``models/`` (its partial state, if one was committed,
-    is removed), each run still training to ``partial/`` (its last finished epoch). Returns
-    run id -> "model", "partial" or "not started"."""
+    is removed), and with ``partial`` each run still training to ``partial/`` (its last finished
+    epoch). Returns run id -> "model", "partial (N epochs)", "training (not committed)" or
+    "not started"."""
     dest = resolve(dest)
     done = {}
     for rid in run_ids:
@@ -230,9 +231,21 @@ def export_runs(run_ids, dest) -> dict[str, str]:
             export_model(run_dir(rid), dest / "models")
             shutil.rmtree(dest / "partial" / rid, ignore_errors=True)
             done[rid] = "model"
-        elif epochs_done(partial_dir(rid)):
+        elif epochs_done(partial_dir(rid)) and partial:
             export_partial(partial_dir(rid), dest / "partial")
             done[rid] = f"partial ({epochs_done(partial_dir(rid))} epochs)"
         else:
-            done[rid] = "not started"
+            done[rid] = "training (not committed)" if epochs_done(partial_dir(rid)) else "not started"
     return done
+
+
+def prune_models(dest, keep) -> list[str]:
+    """Remove from ``dest/models/`` (a study's committed results) the weights, record and
+    history of every run whose id is not in ``keep``; returns the removed run ids, sorted."""
+    models = resolve(dest) / "models"
+    removed = sorted(p.name.removesuffix(".weights.h5") for p in models.glob("*.weights.h5")
+                     if p.name.removesuffix(".weights.h5") not in set(keep))
+    for rid in removed:
+        for suffix in (".weights.h5", ".yaml", ".history.csv"):
+            (models / f"{rid}{suffix}").unlink(missing_ok=True)
+    return removed

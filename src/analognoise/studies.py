@@ -12,7 +12,8 @@ costliest model),
 measurements; see :data:`analognoise.params.THEORY_DEFAULTS`), and optionally
 ``ablation`` (``{targets: [...], repeats: N}``: the same noise grid, optionally with fewer
 draws, repeated for each listed noise target)
-and ``companions``: names of companion studies (e.g. the learning-rate study) built with it.
+and ``companions``: names of companion studies (e.g. the learning-rate study) built with it,
+and ``weights``: which finished runs' weights ``make commit-runs`` commits (:data:`WEIGHTS`).
 :func:`expand` turns it into cells, each one training run (identified by its run id) with its
 noise, ablation and theory settings.
 
@@ -44,6 +45,10 @@ from .params import (
 from .paths import RUNS_DIR, STUDIES_DIR, resolve
 
 GRID_KEYS = ("dataset", "model", "bn", "seed")
+#: what a study commits of its finished runs' weights (``weights:``; default ``all``): every run's,
+#: only those on their model's accuracy / robustness Pareto front (a study of large models, e.g.
+#: VGG16 at 60 MB a run), or none; the tidy results of every finished run are committed regardless
+WEIGHTS = ("all", "front", "none")
 NOISE_KEYS = ("etas", "repeats", "targets", "scale", "test_subset", "seed", "noise_model")
 
 
@@ -129,6 +134,9 @@ def _bn_for(cell: dict, rules: list[dict]):
 
 def expand(config: dict) -> list[Cell]:
     """All cells of a study, in grid order; raises ValueError on any bad setting."""
+    if config.get("weights", "all") not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)} (what make commit-runs commits of the "
+                         f"finished runs' weights), got {config['weights']!r}")
     grid = config.get("grid", {})
     missing = [k for k in GRID_KEYS if k not in grid]
     if missing:

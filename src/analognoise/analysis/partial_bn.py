@@ -13,6 +13,7 @@ from ..params import COUNTED_PLACEMENTS
 from ..paths import resolve
 from ..significance import direction, holm, slope, spearman, welch
 from .claims import Evidence, checked
+from .store import load_results
 from .tables import eq14_chance_corrected, is_trained
 
 #: how a placement is read: "none" (K = 0), "all" (every site), "<where>:<K>", or a named list
@@ -210,3 +211,12 @@ def committed_searches(pattern: str = "results/bnsearch-*") -> pd.DataFrame:
                          trials=len(pd.read_csv(folder / "trials.csv"))))
     return pd.DataFrame(rows, columns=["search", "model", "dataset", "sites", "minimum_first_k", "fewest_sites",
                                        "violations", "confirmed", "trials"])
+
+
+def front_run_ids(study) -> set[str]:
+    """Run ids on their model's accuracy / robustness Pareto front (:func:`pareto_front`) in a
+    study (name, config, or exported results folder): the runs whose weights a study with
+    ``weights: front`` commits."""
+    runs, noise = load_results(study)
+    table = bn_count_table(runs, noise)
+    return set(table.run_id[table.on_front])

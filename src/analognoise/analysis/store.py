@@ -13,7 +13,7 @@ import yaml
 
 from ..params import architecture_facts
 from ..paths import RESULTS_DIR, RUNS_DIR, resolve
-from ..runs import atomic_path, export_model, read_record
+from ..runs import atomic_path, read_record
 from ..studies import Cell, expand, load_study, noise_file
 from .ablation import _ordered_targets
 
@@ -150,10 +150,7 @@ def export_results(study, dest=None, finished_only: bool = False) -> Path:
         noise.to_csv(folder / "noise.csv", index=False)
         for name, table in _theory_tables(cells, required=False).items():
             table.to_csv(folder / f"theory-{name}.csv", index=False)
-        if config.get("export_models"):
-            for cell in cells:
-                export_model(resolve(RUNS_DIR) / cell.run_id, folder / "models")
-        elif (dest / "models").is_dir():
+        if (dest / "models").is_dir():
             shutil.copytree(dest / "models", folder / "models")
         if (dest / "partial").is_dir():  # runs still training elsewhere stay committed until they finish
             finished = {c.run_id for c in cells}
