@@ -43,6 +43,9 @@ def test_committed_weights_make_a_finished_run_without_training(tmp_path, data_r
     monkeypatch.setattr(training.keras.Model, "fit", no_training)
     restored = training.train_run(tiny(), tmp_path / "fresh-clone", data_root, verbose=0)
     assert restored.name == trained.name and runs.read_record(restored)["restored_from"]
+    again = runs.export_model(restored, tmp_path / "results/again")
+    assert again.with_suffix("").with_suffix(".yaml").read_text() == exported.with_suffix("").with_suffix(".yaml").read_text(), \
+        "re-exporting a restored run leaves its committed record as it was"
     a = noise.inject_run(trained, etas=[0.0, 0.2], repeats=2, data_dir=data_root, batch_size=50)
     b = noise.inject_run(restored, etas=[0.0, 0.2], repeats=2, data_dir=data_root, batch_size=50)
     pd.testing.assert_frame_equal(a, b)

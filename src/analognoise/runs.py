@@ -153,6 +153,7 @@ def export_model(run_dir, dest) -> Path:
     """Write a finished run's trained weights and record to ``dest/<run_id>.weights.h5`` and
     ``dest/<run_id>.yaml`` (a study's ``results/<study>/models/``)."""
     model, record = load_run(run_dir)
+    record = {k: v for k, v in record.items() if k != "restored_from"}  # a restored run exports its own record
     dest = resolve(dest)
     dest.mkdir(parents=True, exist_ok=True)
     rid = record["run_id"]
