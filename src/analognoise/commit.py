@@ -20,7 +20,8 @@ def commit_study(study, dest=None) -> dict[str, str]:
     policy = config.get("weights", "all")
     dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
     states = runs.export_runs([c.run_id for c in expand(config)], dest, partial=policy == "all")
-    if finished_cells(config):
+    with_results = {c.run_id for c in finished_cells(config)}
+    if with_results:
         export_results(config, dest, finished_only=True)
     else:
         states = {rid: f"{state}; no results yet (no finished run has its noise tables)" for rid, state in
@@ -28,6 +29,7 @@ def commit_study(study, dest=None) -> dict[str, str]:
     if policy != "all":
         keep = front_run_ids(dest) if policy == "front" and (dest / "noise.csv").is_file() else set()
         for rid in runs.prune_models(dest, keep):
-            states[rid] = f"results only (weights: {policy}, not on the front)" if policy == "front" else \
-                f"results only (weights: {policy})"
+            states[rid] = (f"weights held back until its noise tables exist (weights: {policy})"
+                           if rid not in with_results else f"results only (weights: {policy}, not on the front)"
+                           if policy == "front" else f"results only (weights: {policy})")
     return states
