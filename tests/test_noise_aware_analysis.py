@@ -86,18 +86,10 @@ def test_the_figure_shows_both_arms_and_the_penalty_per_training_noise():
 def noise_aware_results(tmp_path, monkeypatch):
     """A generated noise-aware study (ResNet-8, BN and no BN, eta_train 0 and 10%) exported as
     a results folder, as `make results STUDY=noise-aware` writes it."""
-    import yaml
-    from test_results import fake_run
+    from test_results import fake_study
 
-    from analognoise import studies
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    config_file = tmp_path / "aware.yaml"
-    config_file.write_text(yaml.safe_dump(dict(
+    config = fake_study(tmp_path, monkeypatch, dict(
         name="aware", description="noise-aware, generated", grid=dict(dataset=["cifar10"], model=["resnet8"],
         bn=["all", "none"], seed=[0], train_noise=[0.0, 0.1]), training=dict(epochs=2, train_subset=100),
-        noise=dict(etas=[0.0, 0.1], repeats=2, test_subset=50))))
-    monkeypatch.setattr(analysis.store, "RUNS_DIR", str(tmp_path / "runs"))
-    rng = np.random.default_rng(0)
-    for cell in studies.expand(studies.load_study(config_file)):
-        fake_run(tmp_path / "runs", cell, rng)
-    return analysis.export_results(studies.load_study(config_file), tmp_path / "results" / "aware")
+        noise=dict(etas=[0.0, 0.1], repeats=2, test_subset=50)))
+    return analysis.export_results(config, tmp_path / "results" / "aware")

@@ -116,25 +116,20 @@ def tradeoff_study(tmp_path, monkeypatch, **settings):
     """A generated trade-off study (ResNet-8, five placements, ``settings`` added to its
     config) with every run finished in ``tmp_path/runs``; returns its config."""
     import yaml
-    from test_results import fake_run
+    from test_results import fake_study
 
-    from analognoise import runs, studies
-    config_file = tmp_path / "tradeoff.yaml"
-    config_file.write_text(yaml.safe_dump(dict(
+    from analognoise import studies
+    config = fake_study(tmp_path, monkeypatch, dict(
         name="tradeoff", description="five placements", grid=dict(dataset=["cifar10"], model=["resnet8"],
         bn=["none", "first:2", "first:4", "all", "last:2"], seed=[0]), training=dict(epochs=2, train_subset=100),
-        noise=dict(etas=[0.0, 0.1], repeats=2, test_subset=50), **settings)))
-    monkeypatch.setattr(analysis.store, "RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setattr(runs, "RUNS_DIR", str(tmp_path / "runs"))
-    rng = np.random.default_rng(0)
-    for cell in studies.expand(studies.load_study(config_file)):
-        fake_run(tmp_path / "runs", cell, rng)
+        noise=dict(etas=[0.0, 0.1], repeats=2, test_subset=50), **settings))
+    for cell in studies.expand(config):
         record_file = tmp_path / "runs" / cell.run_id / "params.yaml"
         record = yaml.safe_load(record_file.read_text())
         bn = cell.params["bn"]
         record["bn_layers"] = {"none": 0, "all": 7}[bn] if bn in ("none", "all") else int(bn.split(":")[1])
         record_file.write_text(yaml.safe_dump(record))
-    return studies.load_study(config_file)
+    return config
 
 
 def test_the_chapter_builds_from_committed_results_alone(tmp_path, monkeypatch):

@@ -41,17 +41,27 @@ def fake_run(runs, cell, rng):
                           scale="tensor", seed=0, test_images=50)).to_csv(folder / name, index=False)
 
 
+def fake_study(folder, monkeypatch, config: dict | str) -> dict:
+    """A study (``config``: a dict, or YAML text written verbatim, into ``folder``) whose every
+    run is finished in ``folder/runs`` (:func:`fake_run`), where the analysis and the run
+    directory look; returns the loaded config."""
+    from analognoise import runs as run_dirs
+
+    text = config if isinstance(config, str) else yaml.safe_dump(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{yaml.safe_load(text)['name']}.yaml"
+    path.write_text(text)
+    monkeypatch.setattr(analysis.store, "RUNS_DIR", str(folder / "runs"))
+    monkeypatch.setattr(run_dirs, "RUNS_DIR", str(folder / "runs"))
+    rng = np.random.default_rng(0)
+    for cell in studies.expand(studies.load_study(path)):
+        fake_run(folder / "runs", cell, rng)
+    return studies.load_study(path)
+
+
 @pytest.fixture
 def tiny_study(tmp_path, monkeypatch):
-    path = tmp_path / "tiny.yaml"
-    path.write_text(STUDY)
-    config = studies.load_study(path)
-    runs = tmp_path / "runs"
-    monkeypatch.setattr(analysis.store, "RUNS_DIR", str(runs))
-    rng = np.random.default_rng(0)
-    for cell in studies.expand(config):
-        fake_run(runs, cell, rng)
-    return config
+    return fake_study(tmp_path, monkeypatch, STUDY)
 
 
 def test_ablation_runs_skip_targets_that_hit_the_same_tensors():

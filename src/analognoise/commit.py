@@ -27,9 +27,9 @@ def commit_study(study, dest=None) -> dict[str, str]:
         states = {rid: f"{state}; no results yet (no finished run has its noise tables)" for rid, state in
                   states.items()}
     if policy != "all":
-        keep = front_run_ids(dest) if policy == "front" and (dest / "noise.csv").is_file() else set()
+        keep = front_run_ids(dest) if policy == "front" and with_results else set()
+        why = ", not on the front" if policy == "front" else ""
         for rid in runs.prune_models(dest, keep):
-            states[rid] = (f"weights held back until its noise tables exist (weights: {policy})"
-                           if rid not in with_results else f"results only (weights: {policy}, not on the front)"
-                           if policy == "front" else f"results only (weights: {policy})")
+            states[rid] = (f"results only (weights: {policy}{why})" if rid in with_results else
+                           f"weights held back until its noise tables exist (weights: {policy})")
     return states

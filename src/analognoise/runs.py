@@ -228,24 +228,24 @@ def export_runs(run_ids, dest, partial: bool = True) -> dict[str, str]:
     dest = resolve(dest)
     done = {}
     for rid in run_ids:
+        trained_epochs = epochs_done(partial_dir(rid))
         if (run_dir(rid) / RECORD).is_file():
             export_model(run_dir(rid), dest / "models")
             shutil.rmtree(dest / "partial" / rid, ignore_errors=True)
             done[rid] = "model"
-        elif epochs_done(partial_dir(rid)) and partial:
+        elif trained_epochs and partial:
             export_partial(partial_dir(rid), dest / "partial")
-            done[rid] = f"partial ({epochs_done(partial_dir(rid))} epochs)"
+            done[rid] = f"partial ({trained_epochs} epochs)"
         else:
-            done[rid] = "training (not committed)" if epochs_done(partial_dir(rid)) else "not started"
+            done[rid] = "training (not committed)" if trained_epochs else "not started"
     return done
 
 
 def prune_models(dest, keep) -> list[str]:
     """Remove from ``dest/models/`` (a study's committed results) the weights, record and
     history of every run whose id is not in ``keep``; returns the removed run ids, sorted."""
-    models = resolve(dest) / "models"
-    removed = sorted(p.name.removesuffix(".weights.h5") for p in models.glob("*.weights.h5")
-                     if p.name.removesuffix(".weights.h5") not in set(keep))
+    models, keep = resolve(dest) / "models", set(keep)
+    removed = sorted({p.name.removesuffix(".weights.h5") for p in models.glob("*.weights.h5")} - keep)
     for rid in removed:
         for suffix in (".weights.h5", ".yaml", ".history.csv"):
             (models / f"{rid}{suffix}").unlink(missing_ok=True)

@@ -63,9 +63,14 @@ def noise_aware_summary(effect: pd.DataFrame) -> str:
     lines = []
     for r in effect[effect.train_noise > 0].itertuples():
         interval = f"({100 * r.change:+.1f} pp [{100 * r.change_lo:+.1f}, {100 * r.change_hi:+.1f}] from eta_train 0)"
-        change = (f"the penalty shrinks {interval}" if r.change_lo > 0 else f"the penalty grows {interval}"
-                  if r.change_hi < 0 else f"no distinguishable change in the penalty {interval}"
-                  if r.change == r.change else "no model trained without noise to compare with")
+        if pd.isna(r.change):
+            change = "no model trained without noise to compare with"
+        elif r.change_lo > 0:
+            change = f"the penalty shrinks {interval}"
+        elif r.change_hi < 0:
+            change = f"the penalty grows {interval}"
+        else:
+            change = f"no distinguishable change in the penalty {interval}"
         lines.append(f"- **{r.model}, eta_train {100 * r.train_noise:g}%**: eq. 14 {100 * r.bn_eq14:.1f}% with BN, "
                      f"{100 * r.no_bn_eq14:.1f}% without (clean {100 * r.bn_clean:.1f}% and {100 * r.no_bn_clean:.1f}%); "
                      f"BN minus no BN {100 * r.penalty:+.1f} pp [{100 * r.penalty_lo:+.1f}, {100 * r.penalty_hi:+.1f}]"
