@@ -295,6 +295,15 @@ def test_the_table_iv_claim_says_when_only_the_direction_is_reproduced():
     assert "noise draws per level on 1,000 test images" in row.caveat
 
 
+def test_a_model_with_only_one_arm_is_left_out_of_the_table_iv_claim():
+    """A study part-way through training (ResNet-56 without BN finished, with BN still training)
+    compares only the models with both arms: no "BN nan%", no failure counted."""
+    noise = pairs_noise({20: 0.05, 56: 0.05})
+    noise = noise[~((noise.model == "ResNet-56") & (noise.variant == "BN"))]
+    row = analysis.claims_checklist(noise).set_index("id").loc["table-iv-bn-lower"]
+    assert row.verdict.startswith("supported") and "nan" not in row.evidence and "ResNet-56" not in row.evidence
+
+
 def test_chance_corrected_eq14():
     noise = pairs_noise({20: 0.05}, spread=0.0, clean=(0.9, 0.2))
     corrected = analysis.eq14_chance_corrected(noise).set_index("variant").a_avr_corrected

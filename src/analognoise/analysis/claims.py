@@ -217,7 +217,7 @@ def _harder_task(study: Study) -> Evidence:
        "BN and no-BN runs of one model")
 def _table_iv(study: Study) -> Evidence:
     pivot = study.eq14.pivot_table(index=["dataset", "model"], columns="variant", values="a_avr")
-    rows = [(k, r) for k, r in pivot.iterrows() if "BN" in r and r.drop("BN").notna().any()]
+    rows = [(k, r) for k, r in pivot.iterrows() if pd.notna(r.get("BN")) and r.drop("BN").notna().any()]
     text = [f"{DATASET_LABELS[d]} {m}: BN {100 * r['BN']:.1f}% vs "
             + ", ".join(f"{v} {100 * r[v]:.1f}%" for v in r.index if v != "BN" and pd.notna(r[v]))
             for (d, m), r in rows]
