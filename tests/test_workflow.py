@@ -69,6 +69,13 @@ def test_a_study_without_companions_plans_every_page(fresh):
         assert f"notebooks/chapters/{page}.ipynb data/book/{page}.ipynb '{{study: {folder}}}'" in output
 
 
+def test_the_introduction_links_every_chapter():
+    """A reader starts at book/intro.md: every chapter a build always has is introduced there (the
+    companion chapters are described, since a build may leave them out)."""
+    linked = set(re.findall(r"\{doc\}`\.\./data/book/(\w+)`", (ROOT / "book" / "intro.md").read_text()))
+    assert PAGES_WITHOUT_COMPANIONS - linked == set()
+
+
 def test_without_committed_companion_results_their_chapters_are_left_out(tmp_path):
     work = copy_of_the_project(tmp_path)
     for folder in ("lr-quick", "arch-quick"):
