@@ -36,6 +36,9 @@ def test_committed_weights_make_a_finished_run_without_training(tmp_path, data_r
     exported = tmp_path / "results/study/models" / f"{trained.name}.weights.h5"
     assert exported.stat().st_size < 2_000_000, "weights only, no optimizer state"
     assert runs.committed_models(trained.name) == [exported]
+    shared = runs.export_runs([trained.name], tmp_path / "results/another-study")
+    assert shared == {trained.name: "model (committed in study)"}, "a run two studies share is committed once"
+    assert runs.committed_models(trained.name) == [exported]
 
     def no_training(*args, **kwargs):
         raise AssertionError("a committed run must not be trained again")

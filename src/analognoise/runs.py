@@ -223,16 +223,21 @@ def export_runs(run_ids, dest, partial: bool = True) -> dict[str, str]:
     """Commit a study's runs into its results folder ``dest`` (``results/<study>/``): each
     finished run's weights and record to ``models/`` (its partial state, if one was committed,
     is removed), and with ``partial`` each run still training to ``partial/`` (its last finished
-    epoch). Returns run id -> "model", "partial (N epochs)", "training (not committed)" or
-    "not started"."""
+    epoch). A finished run another study has committed (a run two studies share, such as a
+    baseline) is not copied again. Returns run id -> "model", "model (committed in <folder>)",
+    "partial (N epochs)", "training (not committed)" or "not started"."""
     dest = resolve(dest)
     done = {}
     for rid in run_ids:
         trained_epochs = epochs_done(partial_dir(rid))
         if (run_dir(rid) / RECORD).is_file():
-            export_model(run_dir(rid), dest / "models")
+            elsewhere = [p.parent.parent for p in committed_models(rid) if p.parent != dest / "models"]
+            if elsewhere and not (dest / "models" / f"{rid}.weights.h5").is_file():
+                done[rid] = f"model (committed in {elsewhere[0].name})"
+            else:
+                export_model(run_dir(rid), dest / "models")
+                done[rid] = "model"
             shutil.rmtree(dest / "partial" / rid, ignore_errors=True)
-            done[rid] = "model"
         elif trained_epochs and partial:
             export_partial(partial_dir(rid), dest / "partial")
             done[rid] = f"partial ({trained_epochs} epochs)"
