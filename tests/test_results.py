@@ -115,6 +115,16 @@ def test_export_then_read_back_gives_the_same_tables(tiny_study, tmp_path):
         analysis.export_results(exported)
 
 
+def test_training_time_counts_every_epoch_of_a_resumed_run(tiny_study, tmp_path):
+    """A run resumed in a later session records only that session's seconds; the study's
+    training time is the sum of every epoch in its history (fake runs: 2 epochs of 1 s, 3 s
+    "this session")."""
+    runs, _ = analysis.load_results(tiny_study)
+    assert runs.train_seconds.tolist() == [2.0, 2.0]
+    dest = analysis.export_results(tiny_study, tmp_path / "results" / "tiny")
+    assert yaml.safe_load((dest / "provenance.yaml").read_text())["train_seconds_total"] == 4.0
+
+
 def test_a_study_under_way_exports_its_finished_runs(tiny_study, tmp_path):
     bn, no_bn = studies.expand(tiny_study)
     (tmp_path / "runs" / no_bn.run_id / "noise.csv").unlink()  # this run's noise is not made yet

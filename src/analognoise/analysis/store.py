@@ -55,8 +55,11 @@ def _cell_noise(cell: Cell, computed: pd.DataFrame, all_targets: bool) -> pd.Dat
 
 
 def _run_row(cell: Cell) -> dict:
-    """One run's labels, parameters and training outcome, from its ``params.yaml``."""
+    """One run's labels, parameters and training outcome, from its ``params.yaml``;
+    ``train_seconds`` is the wall-clock time of all its epochs from ``history.csv`` (a run
+    resumed over several sessions or machines counts every one)."""
     record = read_record(resolve(RUNS_DIR) / cell.run_id)
+    epoch_seconds = pd.read_csv(resolve(RUNS_DIR) / cell.run_id / "history.csv")["seconds"]
     p = cell.params
     return dict(run_id=cell.run_id, dataset=p["dataset"], model=cell.model, variant=cell.variant,
                 bn=str(p["bn"]), seed=p["seed"], learning_rate=p["learning_rate"],
@@ -66,7 +69,7 @@ def _run_row(cell: Cell) -> dict:
                 train_images=record["train_images"], test_accuracy_full=record["test_accuracy"],
                 test_images_full=record["test_images"], data_source=record["data_source"],
                 **architecture_facts(p["arch"], p["depth"], p.get("width", 1)),
-                train_seconds=record.get("train_seconds_this_session"),
+                train_seconds=round(float(epoch_seconds.sum()), 1),
                 framework=f"keras {record.get('keras')} ({record.get('backend')})")
 
 
