@@ -13,7 +13,7 @@ import yaml
 
 from ..params import architecture_facts
 from ..paths import RESULTS_DIR, RUNS_DIR, resolve
-from ..runs import atomic_path, read_record
+from ..runs import HISTORY, atomic_path, read_record
 from ..studies import Cell, expand, load_study, noise_file
 from .ablation import _ordered_targets
 
@@ -54,12 +54,17 @@ def _cell_noise(cell: Cell, computed: pd.DataFrame, all_targets: bool) -> pd.Dat
                       .assign(targets=t) for t in wanted], ignore_index=True)
 
 
+def _history(cell: Cell) -> pd.DataFrame:
+    """A finished run's per-epoch history (epoch, learning_rate, accuracy, loss, seconds,
+    test_accuracy), labelled with its run id."""
+    return pd.read_csv(resolve(RUNS_DIR) / cell.run_id / HISTORY).assign(run_id=cell.run_id)
+
+
 def _run_row(cell: Cell) -> dict:
     """One run's labels, parameters and training outcome, from its ``params.yaml``;
     ``train_seconds`` is the wall-clock time of all its epochs from ``history.csv`` (a run
     resumed over several sessions or machines counts every one)."""
     record = read_record(resolve(RUNS_DIR) / cell.run_id)
-    epoch_seconds = pd.read_csv(resolve(RUNS_DIR) / cell.run_id / "history.csv")["seconds"]
     p = cell.params
     return dict(run_id=cell.run_id, dataset=p["dataset"], model=cell.model, variant=cell.variant,
                 bn=str(p["bn"]), seed=p["seed"], learning_rate=p["learning_rate"],
@@ -69,7 +74,7 @@ def _run_row(cell: Cell) -> dict:
                 train_images=record["train_images"], test_accuracy_full=record["test_accuracy"],
                 test_images_full=record["test_images"], data_source=record["data_source"],
                 **architecture_facts(p["arch"], p["depth"], p.get("width", 1)),
-                train_seconds=round(float(epoch_seconds.sum()), 1),
+                train_seconds=round(float(_history(cell)["seconds"].sum()), 1),
                 framework=f"keras {record.get('keras')} ({record.get('backend')})")
 
 
@@ -148,8 +153,7 @@ def export_results(study, dest=None, finished_only: bool = False) -> Path:
         shutil.copyfile(config["path"], folder / "study.yaml")
         runs = pd.DataFrame([_run_row(c) for c in cells])
         runs.to_csv(folder / "runs.csv", index=False)
-        pd.concat([pd.read_csv(resolve(RUNS_DIR) / c.run_id / "history.csv").assign(run_id=c.run_id)
-                   for c in cells], ignore_index=True).to_csv(folder / "histories.csv", index=False)
+        pd.concat([_history(c) for c in cells], ignore_index=True).to_csv(folder / "histories.csv", index=False)
         noise.to_csv(folder / "noise.csv", index=False)
         for name, table in _theory_tables(cells, required=False).items():
             table.to_csv(folder / f"theory-{name}.csv", index=False)
@@ -181,8 +185,7 @@ def load_histories(study) -> pd.DataFrame:
     else:
         cells = expand(config)
         runs = pd.DataFrame([_run_row(c) for c in cells])
-        histories = pd.concat([pd.read_csv(resolve(RUNS_DIR) / c.run_id / "history.csv").assign(run_id=c.run_id)
-                               for c in cells], ignore_index=True)
+        histories = pd.concat([_history(c) for c in cells], ignore_index=True)
     return histories.merge(runs[RUN_LABELS], on="run_id")
 
 
