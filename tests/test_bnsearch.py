@@ -115,3 +115,12 @@ def test_the_shipped_search_configs_load():
     for path in sorted((Path(__file__).resolve().parents[1] / "studies" / "bnsearch").glob("*.yaml")):
         config = bnsearch.load_search(path)
         assert config["confirm_params"]["epochs"] >= config["params"]["epochs"], path.name
+
+
+def test_a_trial_that_diverges_did_not_converge(tmp_path, data_root):
+    """A real (tiny) trial whose loss turns non-finite is judged, not a crash of the search."""
+    p = make_params(depth=8, epochs=2, batch_size=32, train_subset=64, learning_rate=1e6,
+                    lr_schedule="constant", bn="none")
+    trial = bnsearch.train_trial(p, tmp_path, data_root)
+    assert not trial.converged and trial.run_id == run_id(p)
+    assert pd.isna(trial.clean_accuracy) and pd.isna(trial.last_loss)

@@ -1,5 +1,6 @@
 import dataclasses
 import hashlib
+import json
 import tarfile
 
 import numpy as np
@@ -111,3 +112,14 @@ def test_shared_cifar10_copy_is_read_and_labelled():
     assert np.bincount(y).tolist() == [1000] * 10
     folder = data.find_dataset("cifar10", SHARED_DATASETS)
     assert "JPEG round-trip copy" in data.describe_source(str(folder))
+
+
+def test_the_source_of_a_rebuilt_copy_and_of_its_compact_subset_is_described(tmp_path):
+    splits = {"train": {"images": 50000, "exact": 50000}, "test": {"images": 10000, "exact": 1000}}
+    (tmp_path / "SOURCE.json").write_text(json.dumps({"exact": False, "splits": splits}))
+    assert "exact pixels for 50,000 of 50,000 training and 1,000 of 10,000 test" in data.describe_source(str(tmp_path))
+    compact = {"train": "the 10,000 training images of subset seed 0", "test": "test images 0-999"}
+    (tmp_path / "SOURCE.json").write_text(json.dumps({"exact": False, "splits": splits, "compact": compact}))
+    described = data.describe_source(str(tmp_path))
+    assert described.startswith("CIFAR-10 rebuilt, compact copy: the 10,000 training images of subset seed 0; "
+                                "test images 0-999"), described

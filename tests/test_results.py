@@ -151,6 +151,30 @@ def test_a_study_under_way_exports_its_finished_runs(tiny_study, tmp_path):
         analysis.export_results(tiny_study, tmp_path / "none", finished_only=True)
 
 
+def test_runs_finished_elsewhere_keep_their_committed_rows(tiny_study, tmp_path):
+    """A fresh clone (weights: front commits no weights of the other runs) or a run trained on
+    another machine: its run folder is not here, and a new export keeps its committed rows."""
+    import shutil
+
+    bn, no_bn = studies.expand(tiny_study)
+    dest = analysis.export_results(tiny_study, tmp_path / "results" / "tiny", finished_only=True)
+    before = {name: pd.read_csv(dest / f"{name}.csv") for name in ("runs", "histories", "noise")}
+    shutil.rmtree(tmp_path / "runs" / no_bn.run_id)
+    (tmp_path / "runs" / bn.run_id / "history.csv").write_text("epoch,learning_rate,accuracy,loss,seconds\n1,0.001,0.3,2.0,5.0\n")
+    analysis.export_results(tiny_study, dest, finished_only=True)
+    provenance = yaml.safe_load((dest / "provenance.yaml").read_text())
+    assert provenance["runs_carried"] == [no_bn.run_id] and provenance["runs_missing"] == []
+    after = {name: pd.read_csv(dest / f"{name}.csv") for name in before}
+    for name, table in after.items():
+        assert table.run_id.unique().tolist() == [bn.run_id, no_bn.run_id], name
+        kept = table[table.run_id == no_bn.run_id].reset_index(drop=True)
+        pd.testing.assert_frame_equal(kept, before[name][before[name].run_id == no_bn.run_id].reset_index(drop=True))
+    assert after["histories"].query("run_id == @bn.run_id").seconds.tolist() == [5.0]  # the run here is re-read
+    shutil.rmtree(tmp_path / "runs" / bn.run_id)
+    with pytest.raises(ValueError, match="no run has finished"):  # nothing here to export: the commit stays
+        analysis.export_results(tiny_study, dest, finished_only=True)
+
+
 def test_a_run_id_is_the_same_from_the_config_and_from_its_parameters():
     bn, _ = studies.expand(yaml.safe_load(STUDY))
     assert bn.run_id == run_id(make_params(arch="resnet", depth=8, bn="all", epochs=2, train_subset=100))

@@ -78,3 +78,25 @@ def test_a_committed_partial_run_resumes_to_the_same_weights(tmp_path, data_root
     b, _ = runs.load_run(resumed)
     for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_a_second_process_asked_for_a_run_in_training_waits_then_finds_it(tmp_path, data_root, capsys):
+    """Two trainers of one run (a search beside a study): the second waits for the first's lock,
+    then finds the finished run instead of writing the same folder."""
+    import subprocess
+    import sys
+    import time
+
+    p = params.make_params(depth=8, epochs=1, batch_size=64)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from analognoise import runs\n"
+        f"with runs.training_lock({params.run_id(p)!r}, {str(tmp_path)!r}):\n"
+        "    print('locked', flush=True); time.sleep(3)")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    started = time.perf_counter()
+    with runs.training_lock(params.run_id(p), tmp_path):
+        waited = time.perf_counter() - started
+    holder.wait()
+    assert waited > 1.0 and "another process is training it" in capsys.readouterr().out
+    first = training.train_run(p, tmp_path, data_root, verbose=0)
+    assert training.train_run(p, tmp_path, data_root, verbose=0) == first  # found, not trained again

@@ -55,10 +55,16 @@ def converges(clean_accuracy: float, losses, dataset: str) -> bool:
 
 def train_trial(params: dict, runs_dir=None, data_dir=None) -> Trial:
     """Train (or find) the run for ``params`` with :func:`analognoise.training.train_run` and
-    judge it."""
+    judge it; a run that diverges (non-finite loss) did not converge (accuracy and last loss NaN)."""
     from . import runs, training
 
-    run_dir = training.train_run(params, runs_dir or runs.RUNS_DIR, data_dir)
+    try:
+        run_dir = training.train_run(params, runs_dir or runs.RUNS_DIR, data_dir)
+    except FloatingPointError:  # diverged (a non-finite loss): it did not converge
+        partial = runs.partial_dir(run_id(params), runs_dir or runs.RUNS_DIR)
+        losses = pd.read_csv(partial / runs.HISTORY)["loss"].tolist() if (partial / runs.HISTORY).is_file() else []
+        return Trial(params["bn"], run_id(params), float("nan"), losses[0] if losses else float("nan"),
+                     float("nan"), False)
     record = runs.read_record(run_dir)
     losses = pd.read_csv(run_dir / runs.HISTORY)["loss"].tolist()
     return Trial(params["bn"], record["run_id"], record["test_accuracy"], losses[0], losses[-1],

@@ -277,6 +277,9 @@ def describe_source(source: str) -> str:
     if manifest.is_file():
         facts = json.loads(manifest.read_text())
         splits = facts.get("splits", {})
+        if facts.get("compact"):  # a subset carried to another machine (e.g. a GPU)
+            part = facts["compact"]
+            return f"CIFAR-10 rebuilt, compact copy: {part['train']}; {part['test']} ({shown})"
         if not facts.get("exact", True) and splits:
             train, test = splits["train"], splits["test"]
             return (f"CIFAR-10 rebuilt: exact pixels for {train['exact']:,} of {train['images']:,} "

@@ -61,6 +61,28 @@ def atomic_path(target, directory: bool = False):
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def training_lock(run_id: str, runs_dir=None):
+    """Hold ``<runs_dir>/<run_id>.lock`` (an exclusive ``flock``) while training run
+    ``run_id``, so that two processes asked for the same run (a search and a study side by
+    side, two cluster jobs) never write one run folder at once: the second waits, then finds
+    the finished run."""
+    import fcntl
+
+    path = resolve(runs_dir or RUNS_DIR) / f"{run_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"{run_id}: another process is training it; waiting for it to finish", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_dir(run_id: str, runs_dir=None) -> Path:
     return resolve(runs_dir or RUNS_DIR) / run_id
 

@@ -220,6 +220,12 @@ def train_run(params: dict, runs_dir=RUNS_DIR, data_dir=None, verbose: int = 0) 
     validate_params(params)
     data_dir = runs.run_data_dir(params, data_dir)
     data_mod.find_dataset(params["dataset"], data_dir)
+    with runs.training_lock(run_id(params), runs_dir):
+        return _train_unlocked(params, runs_dir, data_dir, verbose)
+
+
+def _train_unlocked(params: dict, runs_dir, data_dir, verbose: int) -> Path:
+    """:func:`train_run` once this process holds the run's training lock."""
     finished = find_run(params, runs_dir)
     if finished:
         print(f"found finished run {finished}; not training again")

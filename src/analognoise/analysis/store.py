@@ -130,6 +130,26 @@ def finished_cells(config: dict) -> list[Cell]:
             and all(path.is_file() for path in _noise_files(c, all_targets=True).values())]
 
 
+def _carried_runs(dest: Path, order: list[str], finished_here: set[str]) -> list[str]:
+    """Runs of the study (``order``: its run ids in grid order) that are not finished on this
+    machine but whose results ``dest`` already holds (committed as results only, under
+    ``weights: front`` or ``none``, or trained on another machine): their rows are kept."""
+    if not (dest / "runs.csv").is_file():
+        return []
+    committed = set(pd.read_csv(dest / "runs.csv").run_id)
+    return [rid for rid in order if rid in committed and rid not in finished_here]
+
+
+def _with_carried(table: pd.DataFrame, committed: Path, carried: list[str], order: list[str]) -> pd.DataFrame:
+    """``table`` (rows of the runs finished here) with the rows of the ``carried`` runs from the
+    committed file of the same name, in the study's run order (stable within a run)."""
+    if carried and committed.is_file():
+        old = pd.read_csv(committed)
+        table = pd.concat([table, old[old.run_id.isin(carried)]], ignore_index=True)
+    rank = table.run_id.map({rid: i for i, rid in enumerate(order)})
+    return table.iloc[rank.argsort(kind="stable")].reset_index(drop=True)
+
+
 def export_results(study, dest=None, finished_only: bool = False) -> Path:
     """Write a finished study's results into ``dest`` (default ``results/<name>/``), replacing
     it whole: ``study.yaml`` (the config, verbatim), ``runs.csv`` (one row per run),
@@ -138,7 +158,9 @@ def export_results(study, dest=None, finished_only: bool = False) -> Path:
     every run has its theory measurements, ``theory-{checkpoints,minibatch,layers}.csv``.
     :func:`load_results` reads the folder back to the same tables without the models.
     ``finished_only``: a study still under way exports the runs that have every noise table
-    (:func:`finished_cells`); ``provenance.yaml`` lists the others as ``runs_missing``.
+    (:func:`finished_cells`) and keeps the committed rows of runs finished elsewhere
+    (``runs_carried``: results-only runs of a fresh clone, runs trained on another machine);
+    ``provenance.yaml`` lists the others as ``runs_missing``.
     """
     config = study if isinstance(study, dict) else load_study(study)
     if config.get("results_dir"):
@@ -146,17 +168,21 @@ def export_results(study, dest=None, finished_only: bool = False) -> Path:
     cells = finished_cells(config) if finished_only else expand(config)
     if not cells:
         raise ValueError(f"study {config['name']}: no run has finished training and its noise tables yet")
-    missing = sorted({c.run_id for c in expand(config)} - {c.run_id for c in cells})
-    noise = _computed_noise(cells, all_targets=True)  # checks everything is there first
     dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
+    order = [c.run_id for c in expand(config)]
+    carried = _carried_runs(dest, order, {c.run_id for c in cells}) if finished_only else []
+    missing = sorted(set(order) - {c.run_id for c in cells} - set(carried))
+    noise = _computed_noise(cells, all_targets=True)  # checks everything is there first
+    tables = {"runs": pd.DataFrame([_run_row(c) for c in cells]),
+              "histories": pd.concat([_history(c) for c in cells], ignore_index=True), "noise": noise,
+              **{f"theory-{name}": table for name, table in _theory_tables(cells, required=False).items()}}
+    for name in tables:
+        tables[name] = _with_carried(tables[name], dest / f"{name}.csv", carried, order)
     with atomic_path(dest, directory=True) as folder:
         shutil.copyfile(config["path"], folder / "study.yaml")
-        runs = pd.DataFrame([_run_row(c) for c in cells])
-        runs.to_csv(folder / "runs.csv", index=False)
-        pd.concat([_history(c) for c in cells], ignore_index=True).to_csv(folder / "histories.csv", index=False)
-        noise.to_csv(folder / "noise.csv", index=False)
-        for name, table in _theory_tables(cells, required=False).items():
-            table.to_csv(folder / f"theory-{name}.csv", index=False)
+        runs = tables["runs"]
+        for name, table in tables.items():
+            table.to_csv(folder / f"{name}.csv", index=False)
         if (dest / "models").is_dir():
             shutil.copytree(dest / "models", folder / "models")
         if (dest / "partial").is_dir():  # runs still training elsewhere stay committed until they finish
@@ -170,7 +196,7 @@ def export_results(study, dest=None, finished_only: bool = False) -> Path:
                           frameworks=sorted(runs.framework.unique().tolist()),
                           train_seconds_total=float(runs.train_seconds.sum()),
                           regenerate=f"make {'commit-runs' if finished_only else 'results'} STUDY={config['name']}",
-                          runs_missing=missing)
+                          runs_missing=missing, runs_carried=carried)
         (folder / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
     return dest
 
