@@ -75,6 +75,21 @@ def test_a_non_monotone_answer_is_reported():
     assert search.violations and all(a < b for a, b in search.violations)
 
 
+def test_an_upper_bracket_searches_below_a_k_that_trains_and_reports_bn_everywhere():
+    """VGG16 with the fast recipe: BN on the first 10 sites trains, BN on all 15 does not; the
+    search brackets at ``upper`` and still trains BN everywhere to report the violation."""
+    trial = stand_in(trains_from=4, fails_at={len(SITES)})
+    with pytest.raises(ValueError, match="even with BN at all"):
+        bnsearch.minimum_first_k(PARAMS, trial)
+    search = bnsearch.minimum_first_k(PARAMS, stand_in(trains_from=4, fails_at={len(SITES)}), upper=10)
+    assert search.minimum == 4 and (4, len(SITES)) in search.violations
+    assert f"first:{len(SITES)}" in {t.placement for t in search.trials}
+    with pytest.raises(ValueError, match="with BN on the first 3 sites"):
+        bnsearch.minimum_first_k(PARAMS, stand_in(trains_from=4), upper=3)
+    with pytest.raises(ValueError, match="upper must be"):
+        bnsearch.minimum_first_k(PARAMS, stand_in(trains_from=4), upper=len(SITES) + 1)
+
+
 def test_greedy_dropping_keeps_only_the_sites_that_matter():
     needed = [SITES[1], SITES[4]]
     search = bnsearch.fewest_sites(PARAMS, SITES[:6], stand_in(needs=needed))

@@ -90,12 +90,18 @@ class Search:
         return pd.DataFrame([t.__dict__ for t in self.trials])
 
 
-def minimum_first_k(params: dict, trial: Callable[[dict], Trial] = train_trial, probes: int = 2) -> Search:
-    """The smallest K for which ``first:K`` converges, by bisection between K = 0 and every
-    site, then ``probes`` untested K above it, evenly spaced, as a check of monotonicity;
-    ``params`` are the training parameters (their ``bn`` is replaced per trial). ValueError,
-    before any bisection, if the network does not converge even with BN at every site."""
+def minimum_first_k(params: dict, trial: Callable[[dict], Trial] = train_trial, probes: int = 2,
+                    upper: int | None = None) -> Search:
+    """The smallest K for which ``first:K`` converges, by bisection between K = 0 and ``upper``
+    (default: every site), then ``probes`` untested K above it, evenly spaced, and BN at every
+    site, as a check of monotonicity; ``params`` are the training parameters (their ``bn`` is
+    replaced per trial). ``upper`` < every site brackets the bisection where the recipe does
+    not train the network with BN everywhere (reported as a violation). ValueError, before any
+    bisection, if the network does not converge with BN on the first ``upper`` sites."""
     sites = bn_sites(params["arch"], params["depth"], params.get("shortcut_bn", True))
+    upper = len(sites) if upper is None else upper
+    if not 0 < upper <= len(sites):
+        raise ValueError(f"upper must be a number of BN sites in 1..{len(sites)}, got {upper}")
     done: dict[int, Trial] = {}
 
     def judged(k: int) -> Trial:
@@ -103,12 +109,13 @@ def minimum_first_k(params: dict, trial: Callable[[dict], Trial] = train_trial, 
             done[k] = trial(with_bn(params, f"first:{k}"))
         return done[k]
 
-    if not judged(len(sites)).converged:
-        t = done[len(sites)]
-        raise ValueError(f"{run_id({**params, 'bn': f'first:{len(sites)}'})} does not train even with BN at all "
-                         f"{len(sites)} sites (clean accuracy {t.clean_accuracy:.3f}, loss {t.first_loss:.3f} -> "
-                         f"{t.last_loss:.3f}): change the recipe or the budget before searching")
-    low, high = -1, len(sites)  # low: largest K known not to converge; high: smallest known to converge
+    if not judged(upper).converged:
+        t = done[upper]
+        everywhere = "even with BN at all" if upper == len(sites) else "with BN on the first"
+        raise ValueError(f"{t.run_id} does not train {everywhere} {upper} sites (clean accuracy "
+                         f"{t.clean_accuracy:.3f}, loss {t.first_loss:.3f} -> {t.last_loss:.3f}): change the "
+                         "recipe or the budget before searching (or `upper:` the K known to train)")
+    low, high = -1, upper  # low: largest K known not to converge; high: smallest known to converge
     if judged(0).converged:
         high = 0
     else:
@@ -123,6 +130,7 @@ def minimum_first_k(params: dict, trial: Callable[[dict], Trial] = train_trial, 
     for i in range(1, probes + 1):
         if untested:
             judged(untested[min(len(untested) - 1, round(i * len(untested) / (probes + 1)))])
+    judged(len(sites))
     tried = sorted(done.items())
     violations = [(a, b) for a, ta in tried for b, tb in tried if a < b and ta.converged and not tb.converged]
     return Search(high, [t for _, t in tried], violations)
@@ -144,14 +152,14 @@ def fewest_sites(params: dict, start: list[str], trial: Callable[[dict], Trial] 
     return Search(kept, trials)
 
 
-SEARCH_KEYS = ("name", "description", "model", "dataset", "training", "confirm", "probes", "greedy")
+SEARCH_KEYS = ("name", "description", "model", "dataset", "training", "confirm", "probes", "greedy", "upper")
 
 
 def load_search(config_file) -> dict:
     """A search config (``studies/bnsearch/<name>.yaml``): ``name``, ``description``, ``model``
     (``resnet<depth>`` or ``vgg16``), ``dataset``, ``training`` (the short budget: a preset and
     overrides), ``confirm`` (overrides for the full budget on which the minimum is confirmed),
-    ``probes`` and ``greedy`` (also drop named sites). Checked before any training; adds
+    ``probes``, ``greedy`` (also drop named sites) and ``upper`` (see :func:`minimum_first_k`). Checked before any training; adds
     ``params`` (the short budget's parameters) and ``confirm_params``."""
     import yaml
 
@@ -170,6 +178,7 @@ def load_search(config_file) -> dict:
     config["confirm_params"] = make_params(**{**config["params"], **(config.get("confirm") or {})})
     config.setdefault("probes", 2)
     config.setdefault("greedy", True)
+    config.setdefault("upper", None)
     return config
 
 
@@ -184,11 +193,11 @@ def run_search(config_file, trial: Callable[[dict], Trial] = train_trial, dest=N
     from .runs import atomic_path
 
     config = load_search(config_file)
-    first = minimum_first_k(config["params"], trial, config["probes"])
+    first = minimum_first_k(config["params"], trial, config["probes"], config["upper"])
     frames = [first.table().assign(stage="bisection")]
     answer = dict(model=config["model"], dataset=config["params"]["dataset"], sites=len(bn_sites(
         config["params"]["arch"], config["params"]["depth"], config["params"].get("shortcut_bn", True))),
-        minimum_first_k=first.minimum, violations=[list(v) for v in first.violations])
+        upper=config["upper"], minimum_first_k=first.minimum, violations=[list(v) for v in first.violations])
     start = bn_sites(config["params"]["arch"], config["params"]["depth"],
                      config["params"].get("shortcut_bn", True))[:first.minimum]
     if config["greedy"] and first.minimum > 0:
