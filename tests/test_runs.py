@@ -100,3 +100,4 @@ def test_a_second_process_asked_for_a_run_in_training_waits_then_finds_it(tmp_pa
     assert waited > 1.0 and "another process is training it" in capsys.readouterr().out
     first = training.train_run(p, tmp_path, data_root, verbose=0)
     assert training.train_run(p, tmp_path, data_root, verbose=0) == first  # found, not trained again
+    assert [path.name for path in tmp_path.iterdir()] == [first.name], "no lock file is left beside a finished run"

@@ -66,7 +66,8 @@ def training_lock(run_id: str, runs_dir=None):
     """Hold ``<runs_dir>/<run_id>.lock`` (an exclusive ``flock``) while training run
     ``run_id``, so that two processes asked for the same run (a search and a study side by
     side, two cluster jobs) never write one run folder at once: the second waits, then finds
-    the finished run."""
+    the finished run. The lock file is removed once the run is finished (a process still
+    waiting on it then finds the finished run too)."""
     import fcntl
 
     path = resolve(runs_dir or RUNS_DIR) / f"{run_id}.lock"
@@ -79,6 +80,8 @@ def training_lock(run_id: str, runs_dir=None):
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
+            if (run_dir(run_id, runs_dir) / RECORD).is_file():
+                path.unlink(missing_ok=True)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
