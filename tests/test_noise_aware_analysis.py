@@ -70,6 +70,9 @@ def test_the_designer_summary_says_whether_the_penalty_shrinks():
     assert "BN minus no BN -7." in lines[0]
     alone = analysis.noise_aware_summary(analysis.noise_aware_effect(arms({("BN", 0.1): 0.88, ("no BN", 0.1): 0.95})))
     assert "no model trained without noise to compare with" in alone and "nan" not in alone
+    unpaired = {("BN", 0.0): 0.75, ("no BN", 0.0): 0.93, ("BN", 0.1): 0.80}  # no BN at 10% still training
+    assert analysis.noise_aware_summary(analysis.noise_aware_effect(arms(unpaired))).startswith(
+        "No BN and no-BN pair trained with the same weight noise has finished")
 
 
 def test_the_figure_shows_both_arms_and_the_penalty_per_training_noise():

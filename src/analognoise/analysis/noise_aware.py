@@ -75,4 +75,4 @@ def noise_aware_summary(effect: pd.DataFrame) -> str:
                      f"{100 * r.no_bn_eq14:.1f}% without (clean {100 * r.bn_clean:.1f}% and {100 * r.no_bn_clean:.1f}%); "
                      f"BN minus no BN {100 * r.penalty:+.1f} pp [{100 * r.penalty_lo:+.1f}, {100 * r.penalty_hi:+.1f}]"
                      f"; {change}.")
-    return "\n".join(lines) or "No model was trained with noise in this study."
+    return "\n".join(lines) or "No BN and no-BN pair trained with the same weight noise has finished in this study yet."
