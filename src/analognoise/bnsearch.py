@@ -159,8 +159,9 @@ def load_search(config_file) -> dict:
     """A search config (``studies/bnsearch/<name>.yaml``): ``name``, ``description``, ``model``
     (``resnet<depth>`` or ``vgg16``), ``dataset``, ``training`` (the short budget: a preset and
     overrides), ``confirm`` (overrides for the full budget on which the minimum is confirmed),
-    ``probes``, ``greedy`` (also drop named sites) and ``upper`` (see :func:`minimum_first_k`). Checked before any training; adds
-    ``params`` (the short budget's parameters) and ``confirm_params``."""
+    ``probes``, ``greedy`` (also drop named sites) and ``upper`` (see :func:`minimum_first_k`).
+    Checked before any training; adds ``params`` (the short budget's parameters) and
+    ``confirm_params``."""
     import yaml
 
     from .paths import resolve
