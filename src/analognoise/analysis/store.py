@@ -136,7 +136,7 @@ def _carried_runs(dest: Path, order: list[str], finished_here: set[str]) -> list
     ``weights: front`` or ``none``, or trained on another machine): their rows are kept."""
     if not (dest / "runs.csv").is_file():
         return []
-    committed = set(pd.read_csv(dest / "runs.csv").run_id)
+    committed = set(_read_runs(dest).run_id)
     return [rid for rid in order if rid in committed and rid not in finished_here]
 
 
