@@ -30,7 +30,8 @@ def write_config(folder, data_root, **overrides):
                                 dict(noise_model={"name": "pcm", "compensation": True}, etas=[1.0, 3600.0], repeats=2),
                                 dict(noise_model={"name": "paper", "bits": 4}, etas=[0.0], repeats=1)],
                   sensitivity=dict(eta=0.3, repeats=1, modes=["only"]),
-                  recalibration=dict(images=[16, 32], noise_models=[dict(noise_model="paper", etas=[0.3], repeats=2)]))
+                  recalibration=dict(images=[16, 32], targets=["kernels", "folded"],
+                                     noise_models=[dict(noise_model="paper", etas=[0.3], repeats=2)]))
     config.update(overrides)
     path = folder / f"{config['name']}.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -47,9 +48,12 @@ def test_a_config_is_checked_before_any_compute(committed, data_root):
         devicenoise.load_config(write_config(committed, data_root, name="c", targets=["weights"]))
     with pytest.raises(ValueError, match="unknown settings"):
         devicenoise.load_config(write_config(committed, data_root, name="d", epochs=3))
-    with pytest.raises(ValueError, match="no BN to recalibrate"):
+    with pytest.raises(ValueError, match=r"recalibration targets \['weights'\]: choose from"):
         devicenoise.load_config(write_config(committed, data_root, name="e", recalibration=dict(
-            targets="folded", noise_models=[dict(noise_model="paper", etas=[0.1], repeats=1)])))
+            targets=["kernels", "weights"], noise_models=[dict(noise_model="paper", etas=[0.1], repeats=1)])))
+    single = devicenoise.load_config(write_config(committed, data_root, name="f", recalibration=dict(
+        targets="folded", noise_models=[dict(noise_model="paper", etas=[0.1], repeats=1)])))
+    assert single["recalibration"]["targets"] == ["folded"]
 
 
 def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, monkeypatch):
@@ -83,10 +87,18 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
     assert set(analysis.sensitivity_by_site(results["sensitivity"])["mode"]) == {"only"}
     recalibrated = results["recalibration"]
     assert set(recalibrated.variant) == {"BN"} and set(recalibrated.calibration_images) == {16, 32}
+    assert set(recalibrated.targets) == {"kernels", "folded"}
+    clean = recalibrated.groupby("targets").clean_accuracy.first()
+    assert clean["folded"] == pytest.approx(clean["kernels"], abs=0.03), "the calibrated fold starts as the model"
     effect = analysis.recalibration_effect(noise, recalibrated)
-    assert effect.calibration_images.tolist() == [0, 16, 32] and effect.no_bn_eq14.nunique() == 1
+    assert effect.targets.tolist() == ["kernels"] * 3 + ["folded"] * 3
+    assert effect.calibration_images.tolist() == [0, 16, 32] * 2
+    assert effect.groupby("targets").no_bn_eq14.nunique().tolist() == [1, 1]
+    folded_plain = analysis.bn_penalty(noise[(noise.noise_model == "paper") & (noise.targets == "folded")])
+    assert effect[effect.targets == "folded"].bn_eq14.iat[0] == pytest.approx(folded_plain.bn_eq14.iat[0])
     summary = analysis.recalibration_summary(effect, noise)
     assert summary.startswith("- **paper**, ") and "without recalibration" in summary
+    assert "BN folded into the crossbar" in summary and summary.count("- **paper**") == 2
     assert "global drift compensation" in summary  # the device table has PCM with compensation on kernels
     assert "drift" not in analysis.recalibration_summary(effect, noise[noise.noise_model == "paper"])
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from analognoise import noise
-from analognoise.models import build_model
+from analognoise.models import OutputCalibration, build_model, fold_batchnorm
 from analognoise.recalibration import BatchNormRecalibration
 
 
@@ -49,3 +49,56 @@ def test_a_model_without_bn_has_nothing_to_recalibrate(random_inputs):
         BatchNormRecalibration(build_model("resnet", 8, 10, "none"), random_inputs[0])
     with pytest.raises(ValueError, match="at least one image"):
         BatchNormRecalibration(build_model("resnet", 8, 10, "all"), random_inputs[0][:0])
+
+
+def bn_model_with_statistics(x):
+    """A ResNet-8 with BN whose statistics are those of ``x`` and whose gammas include negative
+    ones (the sign must survive folding)."""
+    keras.utils.set_random_seed(3)
+    model = build_model("resnet", 8, 10, "all")
+    BatchNormRecalibration(model, x)()
+    rng = np.random.default_rng(4)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.gamma.assign(rng.normal(1.0, 0.6, layer.gamma.shape).astype("float32"))
+            layer.beta.assign(rng.normal(0.0, 0.3, layer.beta.shape).astype("float32"))
+    return model
+
+
+def test_calibrated_fold_passes_its_input_on_until_recalibrated(random_inputs):
+    x, _ = random_inputs
+    model = bn_model_with_statistics(x)
+    calibrated = fold_batchnorm(model, calibration=True)
+    bn_layers = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    assert sum(isinstance(layer, OutputCalibration) for layer in calibrated.layers) == bn_layers == 9
+    np.testing.assert_allclose(calibrated.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    targets = noise.WeightNoise(calibrated, "folded").targets
+    assert {t.role for t in targets} == {"kernel", "bias"}, "the digital calibration gets no noise"
+    with pytest.raises(ValueError, match="needs a model without BN"):
+        noise.WeightNoise(model, "folded")
+
+
+def test_recalibrate_then_fold_matches_recalibrating_the_unfolded_bn(random_inputs):
+    """Weights disturbed before folding: recalibrating the unfolded BN gives the network that
+    recalibrating the calibrated fold of the clean model gives once the disturbed folded weights
+    are written into it (up to where epsilon enters); the plain fold, not recalibrated, does not."""
+    x, _ = random_inputs
+    model = bn_model_with_statistics(x)
+    disturbed = keras.models.clone_model(model)
+    disturbed.set_weights(model.get_weights())
+    rng = np.random.default_rng(5)
+    for layer in disturbed.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            layer.kernel.assign(layer.kernel * rng.normal(1.0, 0.4, layer.kernel.shape).astype("float32"))
+    written = fold_batchnorm(disturbed)
+    calibrated = fold_batchnorm(model, calibration=True)
+    for layer in written.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            calibrated.get_layer(layer.name).set_weights(layer.get_weights())
+    not_recalibrated = calibrated.predict(x, verbose=0)
+    BatchNormRecalibration(disturbed, x, batch_size=64)()
+    BatchNormRecalibration(calibrated, x, batch_size=64)()
+    expected = disturbed.predict(x, verbose=0)
+    recalibrated_gap = np.abs(calibrated.predict(x, verbose=0) - expected).max()
+    assert recalibrated_gap < 0.005
+    assert np.abs(not_recalibrated - expected).max() > 5 * recalibrated_gap

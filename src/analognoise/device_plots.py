@@ -81,35 +81,41 @@ def sensitivity_figure(by_site: pd.DataFrame):
 
 
 def recalibration_figure(noise: pd.DataFrame, recalibration: pd.DataFrame):
-    """One panel per recalibrated noise model: normalised accuracy (%) vs level of the BN
-    model without recalibration and with each number of calibration images, and of the no-BN
-    model (nothing to recalibrate); 95% CIs over draws. PCM levels on a log time axis."""
-    targets = recalibration.targets.iat[0]
+    """One panel per recalibrated noise model (columns) and deployment (rows: the noise targets,
+    ``kernels`` with BN digital, ``folded`` with BN folded and recalibrated as a digital
+    per-channel gain and offset): normalised accuracy (%) vs level of the BN model without
+    recalibration and with each number of calibration images, and of the no-BN model on the same
+    targets (nothing to recalibrate); 95% CIs over draws. PCM levels on a log time axis."""
     models = list(dict.fromkeys(recalibration.noise_model))
-    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4), constrained_layout=True, squeeze=False)
-    for ax, name in zip(axes[0], models):
-        levels = set(recalibration[recalibration.noise_model == name].level)
-        plain = noise[(noise.noise_model == name) & (noise.targets == targets) & noise.level.isin(levels)]
-        curves = [(f"{v}, no recalibration", g, "--" if v == "no BN" else "-", "black" if v == "no BN" else "C3")
-                  for v, g in plain.groupby("variant")]
-        counts = sorted(set(recalibration.calibration_images))
-        curves += [(f"BN, recalibrated on {n:,} images", recalibration[(recalibration.noise_model == name)
-                                                                       & (recalibration.calibration_images == n)],
-                    "-", plt.cm.viridis(0.2 + 0.6 * i / max(1, len(counts) - 1))) for i, n in enumerate(counts)]
-        for label, g, style, color in curves:
-            rows = [(level, *metrics.mean_ci(s.normalized_accuracy)) for level, s in g.groupby("level")]
-            level, mean, lo, hi = (np.array(v) for v in zip(*rows))
-            x = level if name.startswith("pcm") else 100 * level
-            ax.errorbar(x, 100 * mean, yerr=[100 * (mean - lo), 100 * (hi - mean)], linestyle=style, color=color,
-                        marker="o", markersize=3, capsize=2, label=label)
-        if name.startswith("pcm"):
-            ax.set_xscale("log")
-            ax.set_xlabel("time after programming (s)")
-        else:
-            ax.set_xlabel("$\\eta$ (%)")
-        ax.set(title=f"{name}, noise on {targets}", ylabel="normalised accuracy (%), eq. 13")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+    deployments = list(dict.fromkeys(recalibration.targets))
+    fig, axes = plt.subplots(len(deployments), len(models), figsize=(5.5 * len(models), 4 * len(deployments)),
+                             constrained_layout=True, squeeze=False)
+    for row, targets in zip(axes, deployments):
+        for ax, name in zip(row, models):
+            recalibrated = recalibration[(recalibration.noise_model == name) & (recalibration.targets == targets)]
+            plain = noise[(noise.noise_model == name) & (noise.targets == targets)
+                          & noise.level.isin(set(recalibrated.level))]
+            curves = [(f"{v}, no recalibration", g, "--" if v == "no BN" else "-", "black" if v == "no BN" else "C3")
+                      for v, g in plain.groupby("variant")]
+            counts = sorted(set(recalibrated.calibration_images))
+            curves += [(f"BN, recalibrated on {n:,} images", recalibrated[recalibrated.calibration_images == n], "-",
+                        plt.cm.viridis(0.2 + 0.6 * i / max(1, len(counts) - 1))) for i, n in enumerate(counts)]
+            for label, g, style, color in curves:
+                if g.empty:
+                    continue
+                rows = [(level, *metrics.mean_ci(s.normalized_accuracy)) for level, s in g.groupby("level")]
+                level, mean, lo, hi = (np.array(v) for v in zip(*rows))
+                x = level if name.startswith("pcm") else 100 * level
+                ax.errorbar(x, 100 * mean, yerr=[100 * (mean - lo), 100 * (hi - mean)], linestyle=style,
+                            color=color, marker="o", markersize=3, capsize=2, label=label)
+            if name.startswith("pcm"):
+                ax.set_xscale("log")
+                ax.set_xlabel("time after programming (s)")
+            else:
+                ax.set_xlabel("$\\eta$ (%)")
+            ax.set(title=f"{name}, noise on {targets}", ylabel="normalised accuracy (%), eq. 13")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
     return fig
 
 

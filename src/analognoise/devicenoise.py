@@ -8,9 +8,12 @@ default every committed model of the study), ``data_dir``, ``test_subset``, ``se
 ``{noise_model: spec, etas: [...], repeats: N}``; spec as in :mod:`analognoise.noisemodels`,
 ``etas`` its levels) and optionally ``sensitivity`` (``{eta, repeats, targets, modes}``, the
 paper's noise one site at a time: :func:`analognoise.sensitivity.layer_sensitivity`) and
-``recalibration`` (``{images: [...], batch_size, targets, noise_models: [...]}``: the BN models
-under those noise models with their BN statistics re-estimated after every trial from that many
-training images, :mod:`analognoise.recalibration`; models without BN have nothing to recalibrate).
+``recalibration`` (``{images: [...], batch_size, targets: [...], noise_models: [...]}``: the BN
+models under those noise models with their BN statistics re-estimated after every trial from
+that many training images, :mod:`analognoise.recalibration`; models without BN have nothing to
+recalibrate. ``targets`` ``folded`` is "recalibrate, then fold": the noise hits the folded
+kernels and biases and a digital per-channel gain and offset where each BN was is re-estimated,
+:func:`analognoise.models.fold_batchnorm` with ``calibration=True``).
 
 Written (atomically, as one folder): ``config.yaml`` (as run, defaults filled in), ``models.csv`` (one row per run),
 ``noise.csv`` (one row per trial: run_id, noise_model, targets, level_name, level, level_unit,
@@ -40,7 +43,7 @@ from .runs import atomic_path
 CONFIG_KEYS = ("name", "description", "study", "runs", "data_dir", "test_subset", "seed", "targets",
                "noise_models", "sensitivity", "recalibration")
 SENSITIVITY_DEFAULTS = dict(eta=0.2, repeats=5, targets="trainable", modes=["only", "all_but"])
-RECALIBRATION_DEFAULTS = dict(images=[64, 256, 1024], batch_size=128, targets="kernels", noise_models=[])
+RECALIBRATION_DEFAULTS = dict(images=[64, 256, 1024], batch_size=128, targets=["kernels"], noise_models=[])
 
 
 def load_config(config_file) -> dict:
@@ -73,9 +76,11 @@ def load_config(config_file) -> dict:
                              "(noise_models as the top-level list)")
         if not images or not all(isinstance(n, int) and n >= 1 for n in images):
             raise ValueError(f"{config_file}: recalibration images must be counts >= 1, got {images!r}")
-        if recalibration["targets"] not in TARGETS or recalibration["targets"] == "folded":
-            raise ValueError(f"{config_file}: recalibration targets {recalibration['targets']!r}: a network "
-                             "whose BN is folded away has no BN to recalibrate; use kernels or trainable")
+        if isinstance(recalibration["targets"], str):
+            recalibration["targets"] = [recalibration["targets"]]
+        bad = [t for t in recalibration["targets"] if t not in TARGETS]
+        if bad or not recalibration["targets"]:
+            raise ValueError(f"{config_file}: recalibration targets {bad or '[]'}: choose from {', '.join(TARGETS)}")
         _check_noise_models(config_file, recalibration["noise_models"])
         config["recalibration"] = recalibration
     study = str(config["study"])
@@ -146,25 +151,29 @@ def _kept_table(path: Path, rows: int | None, what: str, compute: Callable[[], p
 def _recalibrated(model, record, x, y, rid, config, work) -> list[pd.DataFrame]:
     """The recalibration grid of one BN model (see the module docstring), one table per
     (calibration images, noise model), each kept in ``work`` as it is made."""
+    from .models import fold_batchnorm
     from .noise import noise_grid
     from .recalibration import BatchNormRecalibration
 
     settings = config["recalibration"]
     pool = calibration_images(record, max(settings["images"]), config.get("data_dir"), config.get("seed", 0))
+    calibrated = functools.cache(lambda: fold_batchnorm(model, calibration=True))  # once, when first needed
     tables = []
     for entry in settings["noise_models"]:
         noise_model = make_noise_model(entry["noise_model"])
-        for count in settings["images"]:
-            def grid(count=count, noise_model=noise_model, entry=entry):
-                recalibrate = BatchNormRecalibration(model, pool[:count], settings["batch_size"])
-                table = noise_grid(model, x, y, entry["etas"], entry["repeats"], settings["targets"], "tensor",
-                                   config.get("seed", 0), rid, noise_model=noise_model, recalibrate=recalibrate)
-                return _tidy(table, noise_model).assign(run_id=rid, test_images=len(y))
+        for targets in settings["targets"]:
+            for count in settings["images"]:
+                def grid(count=count, noise_model=noise_model, entry=entry, targets=targets):
+                    network = calibrated() if targets == "folded" else model
+                    recalibrate = BatchNormRecalibration(network, pool[:count], settings["batch_size"])
+                    table = noise_grid(network, x, y, entry["etas"], entry["repeats"], targets, "tensor",
+                                       config.get("seed", 0), rid, noise_model=noise_model, recalibrate=recalibrate)
+                    return _tidy(table, noise_model).assign(run_id=rid, test_images=len(y))
 
-            tables.append(_kept_table(
-                work / f"{rid}-recalibrated{count}-{noise_model.label()}-{settings['targets']}.csv".replace(" ", ""),
-                entry["repeats"] * len(entry["etas"]),
-                f"{rid}: {noise_model.label()} on {settings['targets']}, BN recalibrated on {count} images", grid))
+                tables.append(_kept_table(
+                    work / f"{rid}-recalibrated{count}-{noise_model.label()}-{targets}.csv".replace(" ", ""),
+                    entry["repeats"] * len(entry["etas"]),
+                    f"{rid}: {noise_model.label()} on {targets}, BN recalibrated on {count} images", grid))
     return tables
 
 

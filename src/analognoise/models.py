@@ -149,17 +149,37 @@ def bn_follows(model: keras.Model) -> dict[str, layers.BatchNormalization]:
     return follows
 
 
-def fold_batchnorm(model: keras.Model) -> keras.Model:
+class OutputCalibration(layers.BatchNormalization):
+    """A digital per-channel gain and offset after a crossbar whose weights hold a folded BN
+    (the per-column output calibration of analog chips): in inference a BN layer set to the
+    identity, whose statistics :class:`analognoise.recalibration.BatchNormRecalibration`
+    re-estimates after the noisy weights are written, so that each channel's output is brought
+    back to the mean and standard deviation the folded BN gave it. It is digital: no noise
+    targets it."""
+
+
+def fold_batchnorm(model: keras.Model, calibration: bool = False) -> keras.Model:
     """The same network with every BN folded into the conv / dense layer before it, as BN is
     deployed on analog crossbars: W' = W * s, b' = (b - mean) * s + beta with
     s = gamma / sqrt(moving_variance + epsilon), per output channel. Works on any functional
     Keras model whose BN layers each follow a conv/dense layer (ours, keras.applications
     models, the CrossSim ResNets); a layer without a bias gets one. Inference outputs are
-    unchanged (up to float rounding); the result has no BN layers."""
+    unchanged (up to float rounding); the result has no BN layers.
+
+    ``calibration=True``: "recalibrate, then fold". Each BN becomes an :class:`OutputCalibration`
+    that passes its input on unchanged until recalibrated: its target mean is beta and its
+    target variance v = gamma^2 * var / (var + epsilon), the mean and variance of the folded
+    output when the conv output has the BN's moving statistics; gamma' = sqrt(v + epsilon),
+    beta' = beta, moving mean beta, moving variance v. Recalibrated to statistics (m, u) of
+    the noisy output y, it gives sqrt(v + epsilon) * (y - m) / sqrt(u + epsilon) + beta: the
+    folded channel brought back to its clean mean and standard deviation (what recalibrating
+    the unfolded BN and folding again gives, except that epsilon is added on the folded scale)."""
     follows = bn_follows(model)
 
     def clone(layer):
         if isinstance(layer, layers.BatchNormalization):
+            if calibration:
+                return OutputCalibration.from_config(layer.get_config())
             return FoldedBatchNorm(name=layer.name)
         config = layer.get_config()
         if layer.name in follows:
@@ -179,5 +199,9 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
                                            (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
             scale = gamma / (variance + bn.epsilon) ** 0.5
             weights = [kernel * scale, (bias - mean) * scale + beta]
+            if calibration:
+                target_variance = gamma ** 2 * variance / (variance + bn.epsilon)
+                folded.get_layer(bn.name).set_weights(
+                    [(target_variance + bn.epsilon) ** 0.5, beta, beta, target_variance])
         folded.get_layer(layer.name).set_weights(weights)
     return folded

@@ -40,7 +40,7 @@ import pandas as pd
 
 from .data import check_test_subset
 from .metrics import normalized_accuracy
-from .models import fold_batchnorm
+from .models import OutputCalibration, fold_batchnorm
 from .noisemodels import Reference, make_noise_model
 from .params import PAPER_ETAS, TARGETS, validate_noise_params
 from .paths import resolve
@@ -113,6 +113,7 @@ class WeightNoise:
         validate_noise_params([0.0], 1, targets, scale)
         self.noise_model = make_noise_model(noise_model)
         if targets == "folded" and any(isinstance(layer, keras.layers.BatchNormalization)
+                                       and not isinstance(layer, OutputCalibration)
                                        for layer in _leaf_layers(model)):
             raise ValueError("targets='folded' needs a model without BN: fold it first with "
                              "analognoise.models.fold_batchnorm (inject_run does this)")

@@ -14,6 +14,10 @@ from ..significance import holm, welch
 from .claims import CLAIMS, Study
 
 VARIANTS = {"all": "BN", "none": "no BN"}
+#: how a BN network is deployed when the noise hits these targets (recalibration's two settings)
+DEPLOYMENTS = {"kernels": "BN digital (noise on the kernels)",
+               "folded": "BN folded into the crossbar (noise on the folded kernels and biases; recalibrated as a "
+                         "digital per-channel gain and offset)"}
 #: PCM inference times as a reader says them (seconds -> label)
 TIME_LABELS = {1.0: "1 s", 3600.0: "1 hour", 86_400.0: "1 day", 2_592_000.0: "30 days", 31_536_000.0: "1 year"}
 
@@ -80,22 +84,23 @@ def bn_penalty(noise: pd.DataFrame) -> pd.DataFrame:
 
 
 def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd.DataFrame:
-    """Per model, noise model and number of calibration images (0: none, the trials of the
-    plain grid on the same targets): eq. 14 of the BN model with a 95% CI over draws, the no-BN
-    model's (nothing to recalibrate), and BN minus no BN with a Welch interval and p-value;
-    ``bn_ahead``: the recalibrated BN model keeps significantly more than the no-BN model."""
+    """Per model, noise model, targets (``kernels``: BN digital; ``folded``: BN folded into the
+    crossbar, recalibrated as a digital per-channel gain and offset) and number of calibration
+    images (0: none, the trials of the plain grid on the same targets): eq. 14 of the BN model
+    with a 95% CI over draws, the no-BN model's on the same targets (nothing to recalibrate),
+    and BN minus no BN with a Welch interval and p-value; ``bn_ahead``: the recalibrated BN
+    model keeps significantly more than the no-BN model."""
     columns = ["model", "noise_model", "targets", "calibration_images", "bn_eq14", "bn_lo", "bn_hi", "no_bn_eq14",
                "difference", "difference_lo", "difference_hi", "p", "bn_ahead"]
     if recalibration.empty:
         return pd.DataFrame(columns=columns)
-    targets = recalibration.targets.iat[0]
     levels = set(zip(recalibration.noise_model, recalibration.level))  # eq. 14 over the same levels
-    plain = noise[(noise.targets == targets) & (noise.level > 0)
+    plain = noise[noise.targets.isin(set(recalibration.targets)) & (noise.level > 0)
                   & np.array([key in levels for key in zip(noise.noise_model, noise.level)], dtype=bool)
                   ].assign(calibration_images=0)
     trials = pd.concat([plain, recalibration[recalibration.level > 0]], ignore_index=True)
     rows = []
-    for (model, noise_model), g in trials.groupby(["model", "noise_model"], sort=False):
+    for (model, noise_model, targets), g in trials.groupby(["model", "noise_model", "targets"], sort=False):
         no_bn = g[(g.variant == "no BN") & (g.calibration_images == 0)]
         if no_bn.empty:
             continue
@@ -200,18 +205,19 @@ def penalty_verdicts(penalty: pd.DataFrame) -> str:
 
 
 def recalibration_summary(effect: pd.DataFrame, noise: pd.DataFrame) -> str:
-    """Markdown for a designer, one line per model and recalibrated noise model: eq. 14 of the
+    """Markdown for a designer, one line per model, recalibrated noise model and deployment: eq. 14 of the
     BN model without recalibration and with its best number of calibration images, the no-BN
     model's, and which keeps significantly more (Welch, 95%); and, where the device table has
     PCM with global drift compensation, the no-BN model's own mitigation to compare with.
     ``effect``: :func:`recalibration_effect`; ``noise``: the device-noise table."""
     lines = []
-    for (model, noise_model), g in effect.groupby(["model", "noise_model"], sort=False):
+    for (model, noise_model, targets), g in effect.groupby(["model", "noise_model", "targets"], sort=False):
         none, best = g[g.calibration_images == 0].iloc[0], g.sort_values("bn_eq14").iloc[-1]
         verdict = ("the recalibrated BN model keeps significantly more than the no-BN model" if best.bn_ahead else
                    "the no-BN model still keeps significantly more" if best.difference < 0 and best.p < 0.05 else
                    "the two are not distinguishable")
-        lines.append(f"- **{noise_model}**, {model}: eq. 14 of the BN model {100 * none.bn_eq14:.1f}% without "
+        lines.append(f"- **{noise_model}**, {model}, {DEPLOYMENTS.get(targets, targets)}: eq. 14 of the BN model "
+                     f"{100 * none.bn_eq14:.1f}% without "
                      f"recalibration, {100 * best.bn_eq14:.1f}% with {best.calibration_images:,} calibration images "
                      f"(no BN: {100 * best.no_bn_eq14:.1f}%); {verdict} "
                      f"(BN minus no BN {100 * best.difference:+.1f} pp [{100 * best.difference_lo:+.1f}, "
@@ -221,6 +227,6 @@ def recalibration_summary(effect: pd.DataFrame, noise: pd.DataFrame) -> str:
         lines.append(f"- For PCM drift the no-BN model has a mitigation of its own, global drift compensation (one "
                      f"scale per layer): eq. 14 {100 * row.no_bn_eq14:.1f}% [{100 * row.no_bn_lo:.1f}, "
                      f"{100 * row.no_bn_hi:.1f}] for the no-BN {row.model}, {100 * row.bn_eq14:.1f}% for the BN model "
-                     "with it; recalibrating BN replaces that compensation, so compare the recalibrated BN model with "
-                     "this number too.")
+                     f"with it (noise on {row.targets}); recalibrating BN replaces that compensation, so compare the "
+                     "recalibrated BN model with this number too.")
     return "\n".join(lines) or "No model was recalibrated."
