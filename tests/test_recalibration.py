@@ -6,7 +6,7 @@ import pytest
 
 from analognoise import noise
 from analognoise.models import OutputCalibration, build_model, fold_batchnorm
-from analognoise.recalibration import BatchNormRecalibration
+from analognoise.recalibration import BatchNormRecalibration, calibrated_deployment
 
 
 def bn_state(model):
@@ -102,3 +102,27 @@ def test_recalibrate_then_fold_matches_recalibrating_the_unfolded_bn(random_inpu
     recalibrated_gap = np.abs(calibrated.predict(x, verbose=0) - expected).max()
     assert recalibrated_gap < 0.005
     assert np.abs(not_recalibrated - expected).max() > 5 * recalibrated_gap
+
+
+def test_a_network_without_bn_gets_the_same_per_channel_calibration(random_inputs):
+    x, y = random_inputs
+    keras.utils.set_random_seed(6)
+    model = build_model("resnet", 8, 10, "none")
+    calibrated = calibrated_deployment(model, x, batch_size=64)
+    sites = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.name for layer in calibrated.layers if isinstance(layer, OutputCalibration)] == \
+        [f"{name}_calibration" for name in sites], "after every conv, not after the classifier"
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(calibrated.predict(x, verbose=0), expected, atol=1e-5)
+    stem = keras.ops.convert_to_numpy(keras.Model(model.input, model.get_layer("stem_conv").output)(x))
+    layer = calibrated.get_layer("stem_conv_calibration")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_mean), stem.mean(axis=(0, 1, 2)), atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_variance), stem.var(axis=(0, 1, 2)),
+                               rtol=1e-4, atol=1e-6)
+    BatchNormRecalibration(calibrated, x, batch_size=64)()  # clean weights, one batch: the statistics it had
+    np.testing.assert_allclose(calibrated.predict(x, verbose=0), expected, atol=1e-4)
+    seed = noise.trial_seed(0, noise.run_key("r"), 0.5, 0)
+    draws, plain_draws = (noise.WeightNoise(m, "folded").noisy(0.5, seed) for m in (calibrated, model))
+    assert len(draws) == len(plain_draws) and all(np.array_equal(a, b) for a, b in zip(draws, plain_draws)), \
+        "the calibrated network gets the very noise draws of the plain one (paired comparisons)"
+    assert calibrated_deployment(build_model("resnet", 8, 10, "all"), x[:0]).layers, "BN: folded, no images needed"

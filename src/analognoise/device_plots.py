@@ -85,7 +85,8 @@ def recalibration_figure(noise: pd.DataFrame, recalibration: pd.DataFrame):
     ``kernels`` with BN digital, ``folded`` with BN folded and recalibrated as a digital
     per-channel gain and offset): normalised accuracy (%) vs level of the BN model without
     recalibration and with each number of calibration images, and of the no-BN model on the same
-    targets (nothing to recalibrate); 95% CIs over draws. PCM levels on a log time axis."""
+    targets (recalibrated alike where it was: the folded deployment's per-channel calibration);
+    95% CIs over draws. PCM levels on a log time axis."""
     models = list(dict.fromkeys(recalibration.noise_model))
     deployments = list(dict.fromkeys(recalibration.targets))
     fig, axes = plt.subplots(len(deployments), len(models), figsize=(5.5 * len(models), 4 * len(deployments)),
@@ -98,8 +99,11 @@ def recalibration_figure(noise: pd.DataFrame, recalibration: pd.DataFrame):
             curves = [(f"{v}, no recalibration", g, "--" if v == "no BN" else "-", "black" if v == "no BN" else "C3")
                       for v, g in plain.groupby("variant")]
             counts = sorted(set(recalibrated.calibration_images))
-            curves += [(f"BN, recalibrated on {n:,} images", recalibrated[recalibrated.calibration_images == n], "-",
-                        plt.cm.viridis(0.2 + 0.6 * i / max(1, len(counts) - 1))) for i, n in enumerate(counts)]
+            for variant, style, colors in (("BN", "-", plt.cm.viridis), ("no BN", "--", plt.cm.Greys)):
+                curves += [(f"{variant}, recalibrated on {n:,} images",
+                            recalibrated[(recalibrated.calibration_images == n) & (recalibrated.variant == variant)],
+                            style, colors(0.2 + 0.6 * i / max(1, len(counts) - 1)) if variant == "BN"
+                            else colors(0.35 + 0.4 * i / max(1, len(counts) - 1))) for i, n in enumerate(counts)]
             for label, g, style, color in curves:
                 if g.empty:
                     continue

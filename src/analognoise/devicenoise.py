@@ -12,8 +12,9 @@ paper's noise one site at a time: :func:`analognoise.sensitivity.layer_sensitivi
 models under those noise models with their BN statistics re-estimated after every trial from
 that many training images, :mod:`analognoise.recalibration`; models without BN have nothing to
 recalibrate. ``targets`` ``folded`` is "recalibrate, then fold": the noise hits the folded
-kernels and biases and a digital per-channel gain and offset where each BN was is re-estimated,
-:func:`analognoise.models.fold_batchnorm` with ``calibration=True``).
+kernels and biases and a digital per-channel gain and offset where each BN was is re-estimated;
+the models without BN get the same calibration at the same sites, with the same images,
+:func:`analognoise.recalibration.calibrated_deployment`).
 
 Written (atomically, as one folder): ``config.yaml`` (as run, defaults filled in), ``models.csv`` (one row per run),
 ``noise.csv`` (one row per trial: run_id, noise_model, targets, level_name, level, level_unit,
@@ -151,17 +152,18 @@ def _kept_table(path: Path, rows: int | None, what: str, compute: Callable[[], p
 def _recalibrated(model, record, x, y, rid, config, work) -> list[pd.DataFrame]:
     """The recalibration grid of one BN model (see the module docstring), one table per
     (calibration images, noise model), each kept in ``work`` as it is made."""
-    from .models import fold_batchnorm
     from .noise import noise_grid
-    from .recalibration import BatchNormRecalibration
+    from .recalibration import BatchNormRecalibration, calibrated_deployment
 
     settings = config["recalibration"]
     pool = calibration_images(record, max(settings["images"]), config.get("data_dir"), config.get("seed", 0))
-    calibrated = functools.cache(lambda: fold_batchnorm(model, calibration=True))  # once, when first needed
+    calibrated = functools.cache(lambda: calibrated_deployment(model, pool, settings["batch_size"]))
+    # a model without BN has something to recalibrate only in the folded deployment's per-channel calibration
+    deployments = [t for t in settings["targets"] if record["params"]["bn"] != "none" or t == "folded"]
     tables = []
     for entry in settings["noise_models"]:
         noise_model = make_noise_model(entry["noise_model"])
-        for targets in settings["targets"]:
+        for targets in deployments:
             for count in settings["images"]:
                 def grid(count=count, noise_model=noise_model, entry=entry, targets=targets):
                     network = calibrated() if targets == "folded" else model
@@ -173,7 +175,7 @@ def _recalibrated(model, record, x, y, rid, config, work) -> list[pd.DataFrame]:
                 tables.append(_kept_table(
                     work / f"{rid}-recalibrated{count}-{noise_model.label()}-{targets}.csv".replace(" ", ""),
                     entry["repeats"] * len(entry["etas"]),
-                    f"{rid}: {noise_model.label()} on {targets}, BN recalibrated on {count} images", grid))
+                    f"{rid}: {noise_model.label()} on {targets}, recalibrated on {count} images", grid))
     return tables
 
 
@@ -218,7 +220,7 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
                 lambda settings=settings: layer_sensitivity(model, x, y, settings["eta"], settings["repeats"],
                                                             settings["targets"], "tensor", config.get("seed", 0), rid,
                                                             modes=settings["modes"]).assign(run_id=rid)))
-        if config.get("recalibration") and record["params"]["bn"] != "none":
+        if config.get("recalibration"):
             recalibration_tables += _recalibrated(model, record, x, y, rid, config, work)
         keras.backend.clear_session()
     dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")

@@ -1,6 +1,8 @@
 """BN statistics recalibration after weight noise: re-estimate every BN layer's moving mean and
 variance from unlabelled training images passed through the noisy network, the mitigation a
-network with BN has and a network without BN has not.
+network with BN has and a network without BN has not; and the crossbar deployment in which
+it is a digital per-channel gain and offset after each crossbar (:func:`calibrated_deployment`:
+BN folded, or a network without BN given the same calibration), recalibrated the same way.
 
 With images x_1..x_B in batches, batch k (0-based) is run through the network in training mode
 with each BN layer's momentum set to k / (k + 1), so that after the last batch every moving
@@ -56,3 +58,46 @@ class BatchNormRecalibration:
         for layer, (mean, variance) in zip(self.layers, self.clean):
             layer.moving_mean.assign(mean)
             layer.moving_variance.assign(variance)
+
+
+def calibrated_deployment(model: keras.Model, images: np.ndarray, batch_size: int = 128) -> keras.Model:
+    """The crossbar deployment of ``model`` (BN folded into the kernels and biases) with a
+    digital per-channel gain and offset (:class:`analognoise.models.OutputCalibration`) after
+    every crossbar that ends at a BN site, ready for :class:`BatchNormRecalibration`; each
+    passes its input on until recalibrated. A model with BN is folded with ``calibration=True``
+    (target mean and variance: those the folded BN gives; "recalibrate, then fold"). A model
+    without BN gets one after every conv and dense layer whose output feeds another layer (its
+    BN sites; not the classifier), with the target mean and variance of each channel measured
+    on the clean network from ``images`` (float32 (N, 32, 32, 3), the calibration pool; the
+    average over batches of ``batch_size``, as recalibration averages): the same per-channel
+    calibration spent on a network that has no BN. The returned model's own weights are copies."""
+    from .models import OutputCalibration, fold_batchnorm
+
+    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in _leaf_layers(model)):
+        return fold_batchnorm(model, calibration=True)
+    if len(images) < 1:
+        raise ValueError("calibrated_deployment needs at least one image to measure the clean statistics")
+    sites = [layer.name for layer in model.layers
+             if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and layer._outbound_nodes]
+    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in sites])
+    per_batch = []
+    for i in range(0, len(images), batch_size):
+        outputs = probe(keras.ops.convert_to_tensor(images[i: i + batch_size]), training=False)
+        values = [keras.ops.convert_to_numpy(o) for o in outputs]
+        per_batch.append([(v.mean(axis=tuple(range(v.ndim - 1))), v.var(axis=tuple(range(v.ndim - 1))))
+                          for v in values])
+    targets = {name: tuple(np.mean([batch[k][j] for batch in per_batch], axis=0) for j in (0, 1))
+               for k, name in enumerate(sites)}
+
+    def call(layer, *args, **kwargs):
+        outputs = layer(*args, **kwargs)
+        return OutputCalibration(name=f"{layer.name}_calibration")(outputs) if layer.name in targets else outputs
+
+    calibrated = keras.models.clone_model(model, call_function=call)
+    for layer in model.layers:
+        if layer.weights:
+            calibrated.get_layer(layer.name).set_weights(layer.get_weights())
+    for name, (mean, variance) in targets.items():
+        layer = calibrated.get_layer(f"{name}_calibration")
+        layer.set_weights([(variance + layer.epsilon) ** 0.5, mean, mean, variance])
+    return calibrated
