@@ -21,6 +21,7 @@ def arms(levels: dict, repeats: int = 12, spread: float = 0.01, seed: int = 0) -
                 rows.append(dict(run_id=f"{variant}-{train_noise}", dataset="cifar10", model="ResNet-20",
                                  variant=variant, train_noise=train_noise, seed=0, eta=eta, repeat=repeat,
                                  accuracy=0.9 * normalized, clean_accuracy=0.9, normalized_accuracy=normalized,
+                                 nonfinite_fraction=0.0,
                                  targets="trainable", scale="tensor", test_images=1000))
     return pd.DataFrame(rows)
 
@@ -73,6 +74,16 @@ def test_the_designer_summary_says_whether_the_penalty_shrinks():
     unpaired = {("BN", 0.0): 0.75, ("no BN", 0.0): 0.93, ("BN", 0.1): 0.80}  # no BN at 10% still training
     assert analysis.noise_aware_summary(analysis.noise_aware_effect(arms(unpaired))).startswith(
         "No BN and no-BN pair trained with the same weight noise has finished")
+
+
+def test_the_accuracy_table_gives_the_accuracy_itself_per_training_noise():
+    table = analysis.noise_aware_accuracy(arms({("BN", 0.0): 0.8, ("no BN", 0.0): 0.95, ("BN", 0.1): 0.9,
+                                                ("no BN", 0.1): 0.97}, spread=0.0))
+    assert table.variant.tolist() == ["BN", "BN", "no BN", "no BN"]
+    assert table["eta_train (%)"].tolist() == ["0", "10", "0", "10"]
+    assert table["eta 20%"].tolist() == ["72.0 [72.0, 72.0]", "81.0 [81.0, 81.0]", "85.5 [85.5, 85.5]",
+                                         "87.3 [87.3, 87.3]"]  # 0.9 clean x the normalised level
+    assert table["eta 0%"].iat[0].startswith("90.0 [88.") and table["eta 0%"].iat[0] != "90.0 [90.0, 90.0]"
 
 
 def test_the_figure_shows_both_arms_and_the_penalty_per_training_noise():

@@ -76,3 +76,19 @@ def noise_aware_summary(effect: pd.DataFrame) -> str:
                      f"BN minus no BN {100 * r.penalty:+.1f} pp [{100 * r.penalty_lo:+.1f}, {100 * r.penalty_hi:+.1f}]"
                      f"; {change}.")
     return "\n".join(lines) or "No BN and no-BN pair trained with the same weight noise has finished in this study yet."
+
+
+def noise_aware_accuracy(noise: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """The accuracy itself (not normalised) under the noise grid, for a designer who needs the
+    number the chip will give: one row per dataset, model, variant and eta_train, one column per
+    test noise eta, each "mean [lo, hi]" in % (CI over the noise draws, or over training seeds
+    where there are several; the clean column a Wilson interval over the test images;
+    :func:`analognoise.metrics.summarize_by_eta`)."""
+    rows = []
+    for (dataset, model, variant, train_noise), g in noise.groupby(["dataset", "model", "variant", "train_noise"]):
+        by_eta = metrics.summarize_by_eta(g, confidence)
+        rows.append({"dataset": dataset, "model": model, "variant": variant,
+                     "eta_train (%)": f"{100 * train_noise:g}"}
+                    | {f"eta {100 * r.eta:g}%": f"{100 * r.accuracy:.1f} [{100 * r.accuracy_lo:.1f}, "
+                                                f"{100 * r.accuracy_hi:.1f}]" for r in by_eta.itertuples()})
+    return pd.DataFrame(rows)
