@@ -116,6 +116,7 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
         assert heading in text and "image/png" in text and "Traceback" not in text
     assert "noise-aware-shrinks-bn-penalty" in text and "eta_train 10%" in text  # the noise-aware section ran
     assert text.count("image/png") == 2  # recalibration and noise-aware figures
+    assert "recalibration-turns-bn-into-asset" in text and "What to do" in text  # the claim and the recommendation
 
 
 def synthetic(bn_penalty_pp: float, draws: int = 10) -> pd.DataFrame:

@@ -9,8 +9,8 @@ exporting a study's results), ``tables`` (Tables II-IV and eq. 14 beside the pap
 ``claims`` (the paper's claims as objects), ``ablation`` (which weights the noise hits),
 ``theory_checks`` (section II measured), ``companions`` (learning rate, architectures),
 ``devices`` (noise models beyond the paper's, per-layer sensitivity), ``partial_bn`` (how
-many BN sites and where: the trade-off and the BN-count claims) and ``noise_aware`` (training
-with weight noise as a mitigation).
+many BN sites and where: the trade-off and the BN-count claims), ``noise_aware`` (training
+with weight noise as a mitigation) and ``mitigations`` (the designer's recommendation).
 Every public name is importable from ``analognoise.analysis`` itself, as the notebooks do.
 """
 from .paper import DATASET_LABELS, KERAS_EXAMPLE_V1, MODEL_ORDER, PAPER_MODELS, PAPER_TABLE, check_paper_quotes, compare_with_keras_example, paper_accuracy, paper_quotes, paper_table4, paper_table_oddities, recompute_paper_table4  # noqa: F401
@@ -23,3 +23,4 @@ from .companions import architecture_claims, architecture_table, learning_rate_c
 from .devices import TIME_LABELS, bn_penalty, bn_penalty_by_site, load_device_results, pcm_over_time, penalty_verdicts, recalibration_claims, recalibration_effect, recalibration_summary, quantization_table, scale_ratio_summary, sensitivity_by_site  # noqa: F401
 from .partial_bn import bn_count_claims, bn_count_table, committed_searches, design_summary, front_run_ids, pareto_front, placement_comparison  # noqa: F401
 from .noise_aware import noise_aware_accuracy, noise_aware_claims, noise_aware_effect, noise_aware_summary  # noqa: F401
+from .mitigations import mitigation_recommendation  # noqa: F401

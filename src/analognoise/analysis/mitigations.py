@@ -1,0 +1,81 @@
+"""The Mitigations chapter's recommendation: what a hardware designer should do about BN's
+penalty, generated from the recalibration and noise-aware effect tables (every number and every
+verdict comes from them; nothing is written in advance)."""
+from __future__ import annotations
+
+import pandas as pd
+
+
+def _pp(value: float) -> str:
+    return f"{100 * value:+.1f} pp"
+
+
+def _interval(lo: float, hi: float) -> str:
+    return f"[{100 * lo:+.1f}, {100 * hi:+.1f}]"
+
+
+def _sign(row, alpha: float = 0.05) -> int:
+    """+1: BN keeps significantly more than no BN; -1: significantly less; 0: not distinguishable."""
+    return 0 if row.p >= alpha else (1 if row.difference > 0 else -1)
+
+
+def _largest_budget(effect: pd.DataFrame) -> pd.DataFrame:
+    return effect[effect.calibration_images > 0].sort_values("calibration_images").groupby(
+        ["model", "noise_model", "targets"], sort=False).tail(1)
+
+
+def mitigation_recommendation(recalibration: pd.DataFrame, noise_aware: pd.DataFrame | None = None) -> str:
+    """Markdown bullets for a designer: per-channel calibration at an equal budget for BN and
+    no BN (the folded deployment), BN's recalibration where BN stays digital, and noise-aware
+    training (its largest eta_train), each with its numbers and Welch intervals, ending with
+    what to do. ``recalibration``: :func:`analognoise.analysis.recalibration_effect`;
+    ``noise_aware``: :func:`analognoise.analysis.noise_aware_effect` (None or empty: no such
+    section). Eq. 14 throughout (mean normalised accuracy over the noise model's levels)."""
+    lines, verdicts = [], []
+    largest = _largest_budget(recalibration) if len(recalibration) else recalibration
+    none = recalibration[recalibration.calibration_images == 0].set_index(["model", "noise_model", "targets"])
+    equal = largest[(largest.targets == "folded") & (largest.no_bn_calibration_images > 0)]
+    for row in equal.itertuples():
+        before = none.loc[(row.model, row.noise_model, row.targets)]
+        sign = _sign(row)
+        verdicts.append(sign)
+        said = {1: "BN keeps significantly more", -1: "BN keeps significantly less", 0: "BN makes no distinguishable difference"}
+        lines.append(f"- **Calibrate every crossbar's outputs** ({row.noise_model}, {row.model}, BN folded): a digital "
+                     f"gain and offset per output channel, re-estimated from {row.calibration_images:,} unlabelled "
+                     f"images after programming, raises eq. 14 from {100 * before.bn_eq14:.1f}% to "
+                     f"{100 * row.bn_eq14:.1f}% with BN and from {100 * before.no_bn_eq14:.1f}% to "
+                     f"{100 * row.no_bn_eq14:.1f}% without. With the same calibration on both, {said[sign]} "
+                     f"({_pp(row.difference)} {_interval(row.difference_lo, row.difference_hi)}).")
+    for row in largest[largest.targets == "kernels"].itertuples():
+        before = none.loc[(row.model, row.noise_model, row.targets)]
+        compared = {1: "above", -1: "still below", 0: "level with"}[_sign(row)]
+        lines.append(f"- **If BN stays digital** ({row.noise_model}, {row.model}, noise on the kernels): recalibrate "
+                     f"its statistics after programming ({row.calibration_images:,} images): eq. 14 "
+                     f"{100 * before.bn_eq14:.1f}% to {100 * row.bn_eq14:.1f}%, {compared} the no-BN model without "
+                     f"any calibration ({100 * row.no_bn_eq14:.1f}%; {_pp(row.difference)} "
+                     f"{_interval(row.difference_lo, row.difference_hi)}).")
+    if noise_aware is not None and len(noise_aware.dropna(subset=["change"])):
+        for model, g in noise_aware.groupby("model", sort=False):
+            base, top = g.sort_values("train_noise").iloc[0], g.sort_values("train_noise").iloc[-1]
+            change = ("shrinks" if top.change_lo > 0 else "grows" if top.change_hi < 0 else "does not distinguishably "
+                      "change")
+            lines.append(f"- **Noise-aware training** ({model}, eta_train {100 * top.train_noise:g}%): eq. 14 "
+                         f"{100 * base.bn_eq14:.1f}% to {100 * top.bn_eq14:.1f}% with BN, {100 * base.no_bn_eq14:.1f}% "
+                         f"to {100 * top.no_bn_eq14:.1f}% without; BN's penalty {change} ({_pp(base.penalty)} to "
+                         f"{_pp(top.penalty)}, change {_pp(top.change)} {_interval(top.change_lo, top.change_hi)}), "
+                         f"for a clean accuracy of {100 * base.bn_clean:.1f}% to {100 * top.bn_clean:.1f}% with BN and "
+                         f"{100 * base.no_bn_clean:.1f}% to {100 * top.no_bn_clean:.1f}% without.")
+    if verdicts:
+        if all(v < 0 for v in verdicts):
+            advice = ("per-channel output calibration is the mitigation, and BN adds nothing to it: with it, the "
+                      "network without BN keeps more of its accuracy under every noise model measured. Where a network "
+                      "trains without BN, deploy it without BN and calibrate; where it needs BN, fold BN and calibrate.")
+        elif all(v > 0 for v in verdicts):
+            advice = ("per-channel output calibration is the mitigation, and BN adds to it: with it, the network with "
+                      "BN keeps more under every noise model measured. Keep BN, fold it and calibrate.")
+        else:
+            advice = ("per-channel output calibration is the mitigation; whether BN adds to it depends on the noise "
+                      "model (see the lines above): calibrate either way, and choose BN by the device's noise.")
+        lines.append(f"- **What to do**: {advice} Noise-aware training is a further lever, measured here without "
+                     "calibration; the two together are not measured.")
+    return "\n".join(lines) or "Neither mitigation has results in these folders."
