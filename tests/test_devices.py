@@ -1,6 +1,7 @@
 """The device-noise evaluation of committed models (analognoise.devicenoise) and its analysis
 (analognoise.analysis.devices): config checks, the exported folder, and verdicts that can say no."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -104,10 +105,22 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
     assert "global drift compensation" in summary  # the device table has PCM with compensation on kernels
     assert "drift" not in analysis.recalibration_summary(effect, noise[noise.noise_model == "paper"])
 
+    stacked_folder = committed / "aware-device"  # the same models, labelled as trained at eta_train 20%
+    shutil.copytree(dest, stacked_folder)
+    for name in ("models.csv", "noise.csv", "recalibration.csv"):
+        table = pd.read_csv(stacked_folder / name).assign(run_id=lambda t: "aware-" + t.run_id)
+        table.assign(train_noise=0.2).to_csv(stacked_folder / name, index=False) if name == "models.csv" else \
+            table.to_csv(stacked_folder / name, index=False)
+    stacked = analysis.stacked_effect(dest, stacked_folder)
+    assert set(stacked.train_noise) == {0.0, 0.2} and len(stacked) == 2 * len(effect)
+    assert "- **Both together** (paper, ResNet-8, noise on folded): trained at eta_train 20%" in \
+        analysis.mitigation_recommendation(effect, None, stacked)
+
     from test_noise_aware_analysis import noise_aware_results
     aware = noise_aware_results(committed / "aware", monkeypatch)
     for name, heading, extra in (("device_noise", "Does BN", {}),
-                                 ("mitigations", "Eq. 14 with and without recalibration", {"noise_aware": str(aware)})):
+                                 ("mitigations", "Eq. 14 with and without recalibration",
+                                  {"noise_aware": str(aware), "stacked": str(stacked_folder)})):
         chapter = Path(__file__).resolve().parents[1] / f"notebooks/chapters/{name}.ipynb"
         executed = pm.execute_notebook(str(chapter), str(committed / f"{name}.ipynb"),
                                        parameters={"study": str(dest), **extra}, progress_bar=False,
@@ -117,6 +130,7 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
     assert "noise-aware-shrinks-bn-penalty" in text and "eta_train 10%" in text  # the noise-aware section ran
     assert text.count("image/png") == 2  # recalibration and noise-aware figures
     assert "recalibration-turns-bn-into-asset" in text and "What to do" in text  # the claim and the recommendation
+    assert "Both together** (paper" in text
 
 
 def synthetic(bn_penalty_pp: float, draws: int = 10) -> pd.DataFrame:
@@ -160,7 +174,8 @@ def effect_rows(differences_pp, p):
     rows = []
     for targets, diff in zip(("kernels", "folded"), differences_pp):
         for count, d in ((0, -15.0), (64, diff / 2), (256, diff)):
-            rows.append(dict(model="ResNet-20", noise_model="paper", targets=targets, calibration_images=count,
+            rows.append(dict(model="ResNet-20", train_noise=0.0, noise_model="paper", targets=targets,
+                             calibration_images=count,
                              bn_eq14=0.9 + d / 100, bn_lo=0.89, bn_hi=0.91, no_bn_calibration_images=count,
                              no_bn_eq14=0.9, difference=d / 100,
                              difference_lo=d / 100 - 0.01, difference_hi=d / 100 + 0.01,

@@ -198,8 +198,8 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
         model, record, x, y = _model_and_data(weights, config, runs_dir)
         folded = functools.cache(lambda model=model: fold_batchnorm(model))  # once per model, when first needed
         facts.append(dict(run_id=rid, model=record["model"], bn=str(record["params"]["bn"]),
-                          seed=record["params"]["seed"], test_images=len(y),
-                          data_source=record["data_source"]))
+                          seed=record["params"]["seed"], train_noise=float(record["params"].get("train_noise", 0.0)),
+                          test_images=len(y), data_source=record["data_source"]))
         ratio_tables.append(scale_ratios(model, "kernels").assign(run_id=rid))
         for entry in config["noise_models"]:
             noise_model = make_noise_model(entry["noise_model"])

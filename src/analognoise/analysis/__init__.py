@@ -20,7 +20,7 @@ from .ablation import ABLATION_STEPS, ABLATION_TARGETS, ablation_eq14, ablation_
 from .claims import CLAIMS, Claim, Evidence, claims_checklist  # noqa: F401
 from .theory_checks import minibatch_summary, power_law_fit, theory_claims, theory_vs_robustness  # noqa: F401
 from .companions import architecture_claims, architecture_table, learning_rate_claims, learning_rate_table, sweet_spots  # noqa: F401
-from .devices import TIME_LABELS, bn_penalty, bn_penalty_by_site, load_device_results, pcm_over_time, penalty_verdicts, recalibration_claims, recalibration_effect, recalibration_summary, quantization_table, scale_ratio_summary, sensitivity_by_site  # noqa: F401
+from .devices import EFFECT_KEYS, TIME_LABELS, bn_penalty, bn_penalty_by_site, load_device_results, pcm_over_time, penalty_verdicts, recalibration_claims, recalibration_effect, recalibration_summary, quantization_table, scale_ratio_summary, sensitivity_by_site, stacked_effect  # noqa: F401
 from .partial_bn import bn_count_claims, bn_count_table, committed_searches, design_summary, front_run_ids, pareto_front, placement_comparison  # noqa: F401
 from .noise_aware import noise_aware_accuracy, noise_aware_claims, noise_aware_effect, noise_aware_summary  # noqa: F401
 from .mitigations import mitigation_recommendation  # noqa: F401

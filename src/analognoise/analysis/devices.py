@@ -18,19 +18,24 @@ VARIANTS = {"all": "BN", "none": "no BN"}
 DEPLOYMENTS = {"kernels": "BN digital (noise on the kernels)",
                "folded": "BN folded into the crossbar (noise on the folded kernels and biases; recalibrated as a "
                          "digital per-channel gain and offset)"}
+#: what one row of :func:`recalibration_effect` compares BN and no BN within
+EFFECT_KEYS = ["model", "train_noise", "noise_model", "targets"]
 #: PCM inference times as a reader says them (seconds -> label)
 TIME_LABELS = {1.0: "1 s", 3600.0: "1 hour", 86_400.0: "1 day", 2_592_000.0: "30 days", 31_536_000.0: "1 year"}
 
 
 def load_device_results(folder) -> dict[str, pd.DataFrame]:
     """The tables of an exported device-noise folder: ``models``, ``noise`` (labelled with
-    dataset, model, variant, training ``seed``; the noise base seed is ``noise_seed``; ``eta``
+    dataset, model, variant, training ``seed`` and ``train_noise`` (eta_train of noise-aware
+    training, 0 for none); the noise base seed is ``noise_seed``; ``eta``
     is the noise model's level, so the paper's summaries apply), ``sensitivity`` (labelled the
     same way, empty if not run) and ``scale_ratios``; ``config`` and ``provenance`` as dicts."""
     folder = resolve(folder)
     models = pd.read_csv(folder / "models.csv")
     models["variant"] = models.bn.map(VARIANTS).fillna("partial BN")
-    labels = models[["run_id", "model", "variant", "bn", "seed"]].assign(dataset="cifar10")
+    if "train_noise" not in models:  # exported before noise-aware training existed
+        models["train_noise"] = 0.0
+    labels = models[["run_id", "model", "variant", "bn", "seed", "train_noise"]].assign(dataset="cifar10")
 
     def labelled(table: pd.DataFrame) -> pd.DataFrame:
         table = table.rename(columns={"seed": "noise_seed"})
@@ -84,14 +89,14 @@ def bn_penalty(noise: pd.DataFrame) -> pd.DataFrame:
 
 
 def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd.DataFrame:
-    """Per model, noise model, targets (``kernels``: BN digital; ``folded``: BN folded into the
+    """Per model, eta_train of noise-aware training (``train_noise``, 0: none), noise model, targets (``kernels``: BN digital; ``folded``: BN folded into the
     crossbar, recalibrated as a digital per-channel gain and offset) and number of calibration
     images (0: none, the trials of the plain grid on the same targets): eq. 14 of the BN model
     with a 95% CI over draws, the no-BN model's on the same targets (recalibrated on as many
     images where it was, ``no_bn_calibration_images``; else not, nothing to recalibrate), and
     BN minus no BN with a Welch interval and p-value; ``bn_ahead``: the recalibrated BN model
     keeps significantly more than the no-BN model."""
-    columns = ["model", "noise_model", "targets", "calibration_images", "bn_eq14", "bn_lo", "bn_hi",
+    columns = [*EFFECT_KEYS, "calibration_images", "bn_eq14", "bn_lo", "bn_hi",
                "no_bn_calibration_images", "no_bn_eq14", "difference", "difference_lo", "difference_hi", "p",
                "bn_ahead"]
     if recalibration.empty:
@@ -101,8 +106,10 @@ def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd
                   & np.array([key in levels for key in zip(noise.noise_model, noise.level)], dtype=bool)
                   ].assign(calibration_images=0)
     trials = pd.concat([plain, recalibration[recalibration.level > 0]], ignore_index=True)
+    if "train_noise" not in trials:
+        trials["train_noise"] = 0.0
     rows = []
-    for (model, noise_model, targets), g in trials.groupby(["model", "noise_model", "targets"], sort=False):
+    for key, g in trials.groupby(EFFECT_KEYS, sort=False):
         no_bn = {count: metrics.eq14_per_repeat(a) for count, a in g[g.variant == "no BN"].groupby("calibration_images")}
         if 0 not in no_bn:
             continue
@@ -112,11 +119,32 @@ def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd
             per_repeat = metrics.eq14_per_repeat(bn)
             mean, lo, hi = metrics.mean_ci(per_repeat)
             diff, diff_lo, diff_hi, p = welch(per_repeat, baseline)
-            rows.append(dict(model=model, noise_model=noise_model, targets=targets, calibration_images=int(count),
+            rows.append(dict(zip(EFFECT_KEYS, key), calibration_images=int(count),
                              bn_eq14=mean, bn_lo=lo, bn_hi=hi, no_bn_calibration_images=int(baseline_count),
                              no_bn_eq14=baseline.mean(), difference=diff, difference_lo=diff_lo,
                              difference_hi=diff_hi, p=p, bn_ahead=bool(diff > 0 and p < 0.05)))
     return pd.DataFrame(rows, columns=columns)
+
+
+def _trained_with(train_noise: float) -> str:
+    return f" trained at eta_train {100 * train_noise:g}%" if train_noise else ""
+
+
+def stacked_effect(*folders) -> pd.DataFrame:
+    """:func:`recalibration_effect` over several exported device-noise folders at once (e.g.
+    the paper-accuracy models and the noise-aware ones: eta_train 0, 10% and 20%), on the noise
+    models and calibration budgets every folder has: do noise-aware training and recalibration
+    add up?"""
+    results = [load_device_results(folder) for folder in folders]
+    if any(r["recalibration"].empty for r in results):
+        raise ValueError(f"every folder of stacked_effect needs recalibration results: {[str(f) for f in folders]}")
+    noise_models = set.intersection(*(set(r["recalibration"].noise_model) for r in results))
+    counts = set.intersection(*(set(r["recalibration"].calibration_images) for r in results))
+    recalibration = pd.concat([r["recalibration"] for r in results], ignore_index=True)
+    noise = pd.concat([r["noise"] for r in results], ignore_index=True)
+    return recalibration_effect(noise[noise.noise_model.isin(noise_models)],
+                                recalibration[recalibration.noise_model.isin(noise_models)
+                                              & recalibration.calibration_images.isin(counts)])
 
 
 def pcm_over_time(noise: pd.DataFrame) -> pd.DataFrame:
@@ -215,10 +243,10 @@ def recalibration_claims(effect: pd.DataFrame) -> pd.DataFrame:
     Holm-adjusted across the checks, 95%); verdicts as in the claims checklist.
     ``effect``: :func:`recalibration_effect`."""
     largest = effect[effect.calibration_images > 0].sort_values("calibration_images").groupby(
-        ["model", "noise_model", "targets"], sort=False).tail(1)
+        EFFECT_KEYS, sort=False).tail(1)
     adjusted = holm(largest.p.tolist()) if len(largest) else []
     checks = [(0 if p >= 0.05 else 1 if r.difference > 0 else -1,
-               f"{r.noise_model}, {r.model}, {r.targets}, {r.calibration_images:,} images: BN "
+               f"{r.noise_model}, {r.model}{_trained_with(r.train_noise)}, {r.targets}, {r.calibration_images:,} images: BN "
                f"{100 * r.bn_eq14:.1f}% vs no BN {100 * r.no_bn_eq14:.1f}%"
                f"{' (recalibrated alike)' if r.no_bn_calibration_images else ''}, {100 * r.difference:+.1f} pp "
                f"[{100 * r.difference_lo:+.1f}, {100 * r.difference_hi:+.1f}], Holm p = {p:.2g}")
@@ -240,14 +268,15 @@ def recalibration_summary(effect: pd.DataFrame, noise: pd.DataFrame) -> str:
     PCM with global drift compensation, the no-BN model's own mitigation to compare with.
     ``effect``: :func:`recalibration_effect`; ``noise``: the device-noise table."""
     lines = []
-    for (model, noise_model, targets), g in effect.groupby(["model", "noise_model", "targets"], sort=False):
+    for (model, train_noise, noise_model, targets), g in effect.groupby(EFFECT_KEYS, sort=False):
         none, best = g[g.calibration_images == 0].iloc[0], g.sort_values("bn_eq14").iloc[-1]
         verdict = ("the recalibrated BN model keeps significantly more than the no-BN model" if best.bn_ahead else
                    "the no-BN model still keeps significantly more" if best.difference < 0 and best.p < 0.05 else
                    "the two are not distinguishable")
         no_bn = (f"no BN recalibrated alike: {100 * best.no_bn_eq14:.1f}%, {100 * none.no_bn_eq14:.1f}% without"
                  if best.no_bn_calibration_images else f"no BN: {100 * best.no_bn_eq14:.1f}%")
-        lines.append(f"- **{noise_model}**, {model}, {DEPLOYMENTS.get(targets, targets)}: eq. 14 of the BN model "
+        lines.append(f"- **{noise_model}**, {model}{_trained_with(train_noise)}, {DEPLOYMENTS.get(targets, targets)}: "
+                     f"eq. 14 of the BN model "
                      f"{100 * none.bn_eq14:.1f}% without "
                      f"recalibration, {100 * best.bn_eq14:.1f}% with {best.calibration_images:,} calibration images "
                      f"({no_bn}); {verdict} "

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .devices import EFFECT_KEYS
+
 
 def _pp(value: float) -> str:
     return f"{100 * value:+.1f} pp"
@@ -21,22 +23,44 @@ def _sign(row, alpha: float = 0.05) -> int:
 
 def _largest_budget(effect: pd.DataFrame) -> pd.DataFrame:
     return effect[effect.calibration_images > 0].sort_values("calibration_images").groupby(
-        ["model", "noise_model", "targets"], sort=False).tail(1)
+        EFFECT_KEYS, sort=False).tail(1)
 
 
-def mitigation_recommendation(recalibration: pd.DataFrame, noise_aware: pd.DataFrame | None = None) -> str:
+def _together(stacked: pd.DataFrame) -> list[str]:
+    """One bullet per model, noise model and deployment of a stacked effect: the largest
+    eta_train with the largest calibration budget, against calibration alone (eta_train 0)."""
+    lines = []
+    largest = _largest_budget(stacked)
+    for (model, noise_model, targets), g in largest.groupby(["model", "noise_model", "targets"], sort=False):
+        alone, both = g[g.train_noise == 0], g[g.train_noise == g.train_noise.max()]
+        if alone.empty or both.empty or both.train_noise.iat[0] == 0:
+            continue
+        alone, both = alone.iloc[0], both.iloc[0]
+        no_bn = "recalibrated alike" if both.no_bn_calibration_images else "not recalibrated"
+        lines.append(f"- **Both together** ({noise_model}, {model}, noise on {targets}): trained at eta_train "
+                     f"{100 * both.train_noise:g}% and recalibrated on {both.calibration_images:,} images, eq. 14 "
+                     f"{100 * both.bn_eq14:.1f}% with BN and {100 * both.no_bn_eq14:.1f}% without ({no_bn}), against "
+                     f"{100 * alone.bn_eq14:.1f}% and {100 * alone.no_bn_eq14:.1f}% with the calibration alone; BN "
+                     f"minus no BN {_pp(both.difference)} {_interval(both.difference_lo, both.difference_hi)}.")
+    return lines
+
+
+def mitigation_recommendation(recalibration: pd.DataFrame, noise_aware: pd.DataFrame | None = None,
+                              stacked: pd.DataFrame | None = None) -> str:
     """Markdown bullets for a designer: per-channel calibration at an equal budget for BN and
-    no BN (the folded deployment), BN's recalibration where BN stays digital, and noise-aware
-    training (its largest eta_train), each with its numbers and Welch intervals, ending with
-    what to do. ``recalibration``: :func:`analognoise.analysis.recalibration_effect`;
-    ``noise_aware``: :func:`analognoise.analysis.noise_aware_effect` (None or empty: no such
-    section). Eq. 14 throughout (mean normalised accuracy over the noise model's levels)."""
+    no BN (the folded deployment), BN's recalibration where BN stays digital, noise-aware
+    training (its largest eta_train) and both together, each with its numbers and Welch
+    intervals, ending with what to do. ``recalibration``:
+    :func:`analognoise.analysis.recalibration_effect` (models trained without noise);
+    ``noise_aware``: :func:`analognoise.analysis.noise_aware_effect`; ``stacked``:
+    :func:`analognoise.analysis.stacked_effect` (None or empty: no such bullet). Eq. 14
+    throughout (mean normalised accuracy over the noise model's levels)."""
     lines, verdicts = [], []
     largest = _largest_budget(recalibration) if len(recalibration) else recalibration
-    none = recalibration[recalibration.calibration_images == 0].set_index(["model", "noise_model", "targets"])
+    none = recalibration[recalibration.calibration_images == 0].set_index(EFFECT_KEYS)
     equal = largest[(largest.targets == "folded") & (largest.no_bn_calibration_images > 0)]
     for row in equal.itertuples():
-        before = none.loc[(row.model, row.noise_model, row.targets)]
+        before = none.loc[(row.model, row.train_noise, row.noise_model, row.targets)]
         sign = _sign(row)
         verdicts.append(sign)
         said = {1: "BN keeps significantly more", -1: "BN keeps significantly less", 0: "BN makes no distinguishable difference"}
@@ -47,7 +71,7 @@ def mitigation_recommendation(recalibration: pd.DataFrame, noise_aware: pd.DataF
                      f"{100 * row.no_bn_eq14:.1f}% without. With the same calibration on both, {said[sign]} "
                      f"({_pp(row.difference)} {_interval(row.difference_lo, row.difference_hi)}).")
     for row in largest[largest.targets == "kernels"].itertuples():
-        before = none.loc[(row.model, row.noise_model, row.targets)]
+        before = none.loc[(row.model, row.train_noise, row.noise_model, row.targets)]
         compared = {1: "above", -1: "still below", 0: "level with"}[_sign(row)]
         lines.append(f"- **If BN stays digital** ({row.noise_model}, {row.model}, noise on the kernels): recalibrate "
                      f"its statistics after programming ({row.calibration_images:,} images): eq. 14 "
@@ -65,6 +89,8 @@ def mitigation_recommendation(recalibration: pd.DataFrame, noise_aware: pd.DataF
                          f"{_pp(top.penalty)}, change {_pp(top.change)} {_interval(top.change_lo, top.change_hi)}), "
                          f"for a clean accuracy of {100 * base.bn_clean:.1f}% to {100 * top.bn_clean:.1f}% with BN and "
                          f"{100 * base.no_bn_clean:.1f}% to {100 * top.no_bn_clean:.1f}% without.")
+    together = _together(stacked) if stacked is not None and len(stacked) else []
+    lines += together
     if verdicts:
         if all(v < 0 for v in verdicts):
             advice = ("per-channel output calibration is the mitigation, and BN adds nothing to it: with it, the "
@@ -76,6 +102,7 @@ def mitigation_recommendation(recalibration: pd.DataFrame, noise_aware: pd.DataF
         else:
             advice = ("per-channel output calibration is the mitigation; whether BN adds to it depends on the noise "
                       "model (see the lines above): calibrate either way, and choose BN by the device's noise.")
-        lines.append(f"- **What to do**: {advice} Noise-aware training is a further lever, measured here without "
-                     "calibration; the two together are not measured.")
+        lines.append(f"- **What to do**: {advice} Noise-aware training is a further lever"
+                     + ("; the lines \"Both together\" give what it adds to calibration." if together else
+                        ", measured here without calibration; the two together are not measured."))
     return "\n".join(lines) or "Neither mitigation has results in these folders."
