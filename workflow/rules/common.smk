@@ -41,7 +41,7 @@ ROOT_PAGE = "book/intro"
 #: committed quick-sized results instead (`make results STUDY=lr-quick`), so no chapter is empty.
 COMMITTED_COMPANIONS = {"learning-rate": "committed:results/lr-quick", "architectures": "committed:results/arch-quick"}
 #: committed results a page reads besides the folder it shows (globs): a change rebuilds it
-PAGE_EXTRA_RESULTS = {"partial_bn": "results/bnsearch-*/*", "mitigations": "results/noise-aware/*"}
+PAGE_EXTRA_RESULTS = {"partial_bn": "results/bnsearch-*/*", "mitigations": "results/noise-aware*/*"}
 #: companion kinds whose chapter shows theory measurements (exported with their results)
 THEORY_KINDS = ("learning-rate",)
 
