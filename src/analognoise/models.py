@@ -150,12 +150,12 @@ def bn_follows(model: keras.Model) -> dict[str, layers.BatchNormalization]:
 
 
 class OutputCalibration(layers.BatchNormalization):
-    """A digital per-channel gain and offset after a crossbar whose weights hold a folded BN
-    (the per-column output calibration of analog chips): in inference a BN layer set to the
-    identity, whose statistics :class:`analognoise.recalibration.BatchNormRecalibration`
-    re-estimates after the noisy weights are written, so that each channel's output is brought
-    back to the mean and standard deviation the folded BN gave it. It is digital: no noise
-    targets it."""
+    """A digital per-channel gain and offset after a crossbar (the per-column output calibration
+    of analog chips): in inference a BN layer set to the identity, whose statistics
+    :class:`analognoise.recalibration.BatchNormRecalibration` re-estimates after the noisy
+    weights are written, so that each channel's output is brought back to its clean mean and
+    standard deviation (after a folded BN: those the BN gave it; see :func:`fold_batchnorm` and
+    :func:`analognoise.recalibration.calibrated_deployment`). It is digital: no noise targets it."""
 
 
 def fold_batchnorm(model: keras.Model, calibration: bool = False) -> keras.Model:

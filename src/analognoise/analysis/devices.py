@@ -89,9 +89,9 @@ def bn_penalty(noise: pd.DataFrame) -> pd.DataFrame:
 
 
 def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd.DataFrame:
-    """Per model, eta_train of noise-aware training (``train_noise``, 0: none), noise model, targets (``kernels``: BN digital; ``folded``: BN folded into the
-    crossbar, recalibrated as a digital per-channel gain and offset) and number of calibration
-    images (0: none, the trials of the plain grid on the same targets): eq. 14 of the BN model
+    """Per model, eta_train of noise-aware training (``train_noise``, 0: none), noise model,
+    targets (``kernels``: BN digital; ``folded``: BN folded into the crossbar, recalibrated as a
+    digital per-channel gain and offset) and number of calibration images (0: none, the trials of the plain grid on the same targets): eq. 14 of the BN model
     with a 95% CI over draws, the no-BN model's on the same targets (recalibrated on as many
     images where it was, ``no_bn_calibration_images``; else not, nothing to recalibrate), and
     BN minus no BN with a Welch interval and p-value; ``bn_ahead``: the recalibrated BN model
@@ -246,7 +246,8 @@ def recalibration_claims(effect: pd.DataFrame) -> pd.DataFrame:
         EFFECT_KEYS, sort=False).tail(1)
     adjusted = holm(largest.p.tolist()) if len(largest) else []
     checks = [(0 if p >= 0.05 else 1 if r.difference > 0 else -1,
-               f"{r.noise_model}, {r.model}{_trained_with(r.train_noise)}, {r.targets}, {r.calibration_images:,} images: BN "
+               f"{r.noise_model}, {r.model}{_trained_with(r.train_noise)}, {r.targets}, "
+               f"{r.calibration_images:,} images: BN "
                f"{100 * r.bn_eq14:.1f}% vs no BN {100 * r.no_bn_eq14:.1f}%"
                f"{' (recalibrated alike)' if r.no_bn_calibration_images else ''}, {100 * r.difference:+.1f} pp "
                f"[{100 * r.difference_lo:+.1f}, {100 * r.difference_hi:+.1f}], Holm p = {p:.2g}")
@@ -262,8 +263,8 @@ def recalibration_claims(effect: pd.DataFrame) -> pd.DataFrame:
 
 
 def recalibration_summary(effect: pd.DataFrame, noise: pd.DataFrame) -> str:
-    """Markdown for a designer, one line per model, recalibrated noise model and deployment: eq. 14 of the
-    BN model without recalibration and with its best number of calibration images, the no-BN
+    """Markdown for a designer, one line per model, eta_train, recalibrated noise model and
+    deployment: eq. 14 of the BN model without recalibration and with its best number of calibration images, the no-BN
     model's, and which keeps significantly more (Welch, 95%); and, where the device table has
     PCM with global drift compensation, the no-BN model's own mitigation to compare with.
     ``effect``: :func:`recalibration_effect`; ``noise``: the device-noise table."""

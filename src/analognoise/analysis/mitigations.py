@@ -63,7 +63,8 @@ def mitigation_recommendation(recalibration: pd.DataFrame, noise_aware: pd.DataF
         before = none.loc[(row.model, row.train_noise, row.noise_model, row.targets)]
         sign = _sign(row)
         verdicts.append(sign)
-        said = {1: "BN keeps significantly more", -1: "BN keeps significantly less", 0: "BN makes no distinguishable difference"}
+        said = {1: "BN keeps significantly more", -1: "BN keeps significantly less",
+                0: "BN makes no distinguishable difference"}
         lines.append(f"- **Calibrate every crossbar's outputs** ({row.noise_model}, {row.model}, BN folded): a digital "
                      f"gain and offset per output channel, re-estimated from {row.calibration_images:,} unlabelled "
                      f"images after programming, raises eq. 14 from {100 * before.bn_eq14:.1f}% to "
