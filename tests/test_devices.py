@@ -97,6 +97,11 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
     assert effect.calibration_images.tolist() == [0, 16, 32] * 2
     assert effect.no_bn_calibration_images.tolist() == [0, 0, 0, 0, 16, 32], "the same budget, where no BN has a use"
     assert effect[effect.targets == "kernels"].no_bn_eq14.nunique() == 1
+    trials = recalibrated[(recalibrated.variant == "BN") & (recalibrated.targets == "folded")
+                          & (recalibrated.calibration_images == 16) & (recalibrated.level > 0)]
+    row = effect[(effect.targets == "folded") & (effect.calibration_images == 16)].iloc[0]
+    assert row.bn_accuracy == pytest.approx(trials.accuracy.mean()), "the accuracy itself, not normalised"
+    assert row.bn_eq14 == pytest.approx(trials.normalized_accuracy.mean())
     folded_plain = analysis.bn_penalty(noise[(noise.noise_model == "paper") & (noise.targets == "folded")])
     assert effect[effect.targets == "folded"].bn_eq14.iat[0] == pytest.approx(folded_plain.bn_eq14.iat[0])
     summary = analysis.recalibration_summary(effect, noise)

@@ -6,9 +6,13 @@ import pytest
 from analognoise import analysis
 
 
-def recalibration(folded_pp, p=1e-4):
+def recalibration(folded_pp, p=1e-4, accuracy_pp=None, accuracy_p=None):
     """A recalibration effect table: paper noise on kernels (BN recalibrated, no BN not) and
-    on folded (both calibrated at 256 images, BN minus no BN ``folded_pp``)."""
+    on folded (both calibrated at 256 images, BN minus no BN ``folded_pp`` in eq. 14 with Welch
+    ``p``, and ``accuracy_pp`` (default a third of it) in the accuracy itself with ``accuracy_p``
+    (default ``p``))."""
+    accuracy_pp = folded_pp / 3 if accuracy_pp is None else accuracy_pp
+    accuracy_p = p if accuracy_p is None else accuracy_p
     rows = []
     for targets in ("kernels", "folded"):
         for count in (0, 64, 256):
@@ -18,7 +22,10 @@ def recalibration(folded_pp, p=1e-4):
                              bn_eq14=0.7 + 0.001 * count, bn_lo=0.69, bn_hi=0.71,
                              no_bn_calibration_images=count if targets == "folded" else 0,
                              no_bn_eq14=0.9 + 0.0001 * count, difference=diff, difference_lo=diff - 0.01,
-                             difference_hi=diff + 0.01, p=1e-6 if count == 0 else p, bn_ahead=diff > 0 and p < 0.05))
+                             difference_hi=diff + 0.01, p=1e-6 if count == 0 else p, bn_ahead=diff > 0 and p < 0.05,
+                             bn_accuracy=0.8, no_bn_accuracy=0.8 - accuracy_pp / 100,
+                             accuracy_difference=accuracy_pp / 100, accuracy_lo=accuracy_pp / 100 - 0.005,
+                             accuracy_hi=accuracy_pp / 100 + 0.005, accuracy_p=accuracy_p))
     return pd.DataFrame(rows)
 
 
@@ -30,13 +37,16 @@ def noise_aware():
                               change_hi=float("nan") if t == 0 else t / 2 + 0.02) for t in (0.0, 0.1, 0.2)])
 
 
-@pytest.mark.parametrize("folded_pp, p, advice", [(-3.0, 1e-4, "BN adds nothing to it"),
-                                                  (+3.0, 1e-4, "BN adds to it"),
-                                                  (-3.0, 0.3, "depends on the noise model")])
-def test_the_advice_follows_the_equal_budget_verdict(folded_pp, p, advice):
-    text = analysis.mitigation_recommendation(recalibration(folded_pp, p), noise_aware())
-    assert advice in text
+@pytest.mark.parametrize("folded_pp, p, accuracy_pp, advice", [
+    (-3.0, 1e-4, -1.0, ["the network without BN keeps more", "the accuracy itself agrees, so deploy without BN"]),
+    (+3.0, 1e-4, +1.0, ["the network with BN keeps more", "deploy with BN, folded and calibrated"]),
+    (-3.0, 1e-4, +1.0, ["the network without BN keeps more", "within 1.0 points of each other"]),
+    (-3.0, 0.3, -1.0, ["neither network keeps distinguishably more", "within 1.0 points of each other"])])
+def test_the_advice_follows_the_equal_budget_verdicts(folded_pp, p, accuracy_pp, advice):
+    text = analysis.mitigation_recommendation(recalibration(folded_pp, p, accuracy_pp), noise_aware())
+    assert all(phrase in text for phrase in advice)
     assert "from 70.0% to 95.6% with BN and from 90.0% to 92.6% without" in text  # 0 and 256 images, folded
+    assert f"80.0% with BN, {80 - accuracy_pp:.1f}% without ({accuracy_pp:+.1f} pp" in text
     assert "recalibrate its statistics after programming (256 images)" in text
     assert "eta_train 20%" in text and "change +10.0 pp [+8.0, +12.0]" in text and "eta_train 10%" not in text
 
@@ -50,11 +60,13 @@ def test_without_results_it_says_so():
 
 def test_both_mitigations_together_are_set_against_calibration_alone():
     alone = recalibration(-3.0)
-    both = recalibration(-1.0).assign(train_noise=0.2, bn_eq14=lambda t: t.bn_eq14 + 0.02)
+    both = recalibration(-1.0, accuracy_pp=+0.5).assign(train_noise=0.2, bn_eq14=lambda t: t.bn_eq14 + 0.02)
     stacked = pd.concat([alone, both], ignore_index=True)
     text = analysis.mitigation_recommendation(alone, noise_aware(), stacked)
     assert "- **Both together** (paper, ResNet-20, noise on folded): trained at eta_train 20% and recalibrated on " \
            "256 images, eq. 14 97.6% with BN and 92.6% without (recalibrated alike), against 95.6% and 92.6% with " \
-           "the calibration alone; BN minus no BN -1.0 pp [-2.0, +0.0]." in text
+           "the calibration alone; BN minus no BN -1.0 pp [-2.0, +0.0]; the accuracy itself, averaged over the " \
+           "levels: 80.0% with BN, 79.5% without (+0.5 pp [+0.0, +1.0])." in text
+    assert "within 1.0 points of each other" in text  # the calibration alone's -1.0 and both together's +0.5
     assert "noise on kernels): trained at eta_train 20%" in text and "(not recalibrated)" in text
     assert "the lines \"Both together\" give what it adds to calibration" in text and "not measured" not in text

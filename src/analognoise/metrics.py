@@ -83,11 +83,12 @@ def average_normalized_accuracy_ci(table: pd.DataFrame, confidence: float = 0.95
     return mean_ci(eq14_per_repeat(table), confidence)
 
 
-def eq14_per_repeat(table: pd.DataFrame) -> np.ndarray:
+def eq14_per_repeat(table: pd.DataFrame, column: str = "normalized_accuracy") -> np.ndarray:
     """Repeat r's A_avr: the mean normalised accuracy of the r-th trial of every non-zero eta
     (one value per repeat, and per training seed where there are several; what
-    :func:`average_normalized_accuracy_ci` takes its CI over). The table must be one model's
-    (one dataset, variant, noise target ...): a mixed table raises ValueError."""
+    :func:`average_normalized_accuracy_ci` takes its CI over). ``column="accuracy"``: the same
+    mean of the accuracy itself, not normalised. The table must be one model's (one dataset,
+    variant, noise target ...): a mixed table raises ValueError."""
     noisy = table[table["eta"] > 0]
     if noisy.empty:
         raise ValueError("eq. 14 needs at least one non-zero eta in the noise table")
@@ -97,4 +98,4 @@ def eq14_per_repeat(table: pd.DataFrame) -> np.ndarray:
     if settings:
         raise ValueError(f"eq. 14 of one model: this table mixes several {', '.join(settings)}; group it first")
     draws = [c for c in ("seed", "repeat") if c in noisy]  # several training seeds: one value per seed and draw
-    return noisy.groupby(draws)["normalized_accuracy"].mean().to_numpy()
+    return noisy.groupby(draws)[column].mean().to_numpy()

@@ -95,10 +95,14 @@ def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd
     with a 95% CI over draws, the no-BN model's on the same targets (recalibrated on as many
     images where it was, ``no_bn_calibration_images``; else not, nothing to recalibrate), and
     BN minus no BN with a Welch interval and p-value; ``bn_ahead``: the recalibrated BN model
-    keeps significantly more than the no-BN model."""
+    keeps significantly more than the no-BN model. ``bn_accuracy``, ``no_bn_accuracy`` and
+    ``accuracy_difference`` (with ``accuracy_lo``, ``accuracy_hi``, ``accuracy_p``): the same
+    for the accuracy itself averaged over the levels, not normalised by each model's own clean
+    accuracy (what the chip gives)."""
     columns = [*EFFECT_KEYS, "calibration_images", "bn_eq14", "bn_lo", "bn_hi",
                "no_bn_calibration_images", "no_bn_eq14", "difference", "difference_lo", "difference_hi", "p",
-               "bn_ahead"]
+               "bn_ahead", "bn_accuracy", "no_bn_accuracy", "accuracy_difference", "accuracy_lo", "accuracy_hi",
+               "accuracy_p"]
     if recalibration.empty:
         return pd.DataFrame(columns=columns)
     levels = set(zip(recalibration.noise_model, recalibration.level))  # eq. 14 over the same levels
@@ -110,19 +114,23 @@ def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd
         trials["train_noise"] = 0.0
     rows = []
     for key, g in trials.groupby(EFFECT_KEYS, sort=False):
-        no_bn = {count: metrics.eq14_per_repeat(a) for count, a in g[g.variant == "no BN"].groupby("calibration_images")}
+        no_bn = dict(iter(g[g.variant == "no BN"].groupby("calibration_images")))
         if 0 not in no_bn:
             continue
         for count, bn in g[g.variant == "BN"].groupby("calibration_images"):
             baseline_count = count if count in no_bn else 0
-            baseline = no_bn[baseline_count]
+            baseline = metrics.eq14_per_repeat(no_bn[baseline_count])
             per_repeat = metrics.eq14_per_repeat(bn)
             mean, lo, hi = metrics.mean_ci(per_repeat)
             diff, diff_lo, diff_hi, p = welch(per_repeat, baseline)
+            accuracy, no_bn_accuracy = (metrics.eq14_per_repeat(t, "accuracy") for t in (bn, no_bn[baseline_count]))
+            acc_diff, acc_lo, acc_hi, acc_p = welch(accuracy, no_bn_accuracy)
             rows.append(dict(zip(EFFECT_KEYS, key), calibration_images=int(count),
                              bn_eq14=mean, bn_lo=lo, bn_hi=hi, no_bn_calibration_images=int(baseline_count),
                              no_bn_eq14=baseline.mean(), difference=diff, difference_lo=diff_lo,
-                             difference_hi=diff_hi, p=p, bn_ahead=bool(diff > 0 and p < 0.05)))
+                             difference_hi=diff_hi, p=p, bn_ahead=bool(diff > 0 and p < 0.05),
+                             bn_accuracy=accuracy.mean(), no_bn_accuracy=no_bn_accuracy.mean(),
+                             accuracy_difference=acc_diff, accuracy_lo=acc_lo, accuracy_hi=acc_hi, accuracy_p=acc_p))
     return pd.DataFrame(rows, columns=columns)
 
 
