@@ -150,15 +150,15 @@ def _kept_table(path: Path, rows: int | None, what: str, compute: Callable[[], p
 
 
 def _recalibrated(model, record, x, y, rid, config, work) -> list[pd.DataFrame]:
-    """The recalibration grid of one BN model (see the module docstring), one table per
-    (calibration images, noise model), each kept in ``work`` as it is made."""
+    """The recalibration grid of one model (see the module docstring): one table per (noise
+    model, targets, calibration images), each kept in ``work`` as it is made; a model without
+    BN only on ``folded`` targets, where it has a per-channel calibration to recalibrate."""
     from .noise import noise_grid
     from .recalibration import BatchNormRecalibration, calibrated_deployment
 
     settings = config["recalibration"]
     pool = calibration_images(record, max(settings["images"]), config.get("data_dir"), config.get("seed", 0))
     calibrated = functools.cache(lambda: calibrated_deployment(model, pool, settings["batch_size"]))
-    # a model without BN has something to recalibrate only in the folded deployment's per-channel calibration
     deployments = [t for t in settings["targets"] if record["params"]["bn"] != "none" or t == "folded"]
     tables = []
     for entry in settings["noise_models"]:

@@ -157,6 +157,13 @@ class OutputCalibration(layers.BatchNormalization):
     standard deviation (after a folded BN: those the BN gave it; see :func:`fold_batchnorm` and
     :func:`analognoise.recalibration.calibrated_deployment`). It is digital: no noise targets it."""
 
+    def pass_through(self, mean: np.ndarray, variance: np.ndarray) -> None:
+        """Set it to the identity with target ``mean`` and ``variance`` (per channel, shape
+        (channels,)): gamma = sqrt(variance + epsilon), beta = moving mean = ``mean``, moving
+        variance = ``variance``. Recalibrated to statistics (m, u) of its input y, it then gives
+        sqrt(variance + epsilon) * (y - m) / sqrt(u + epsilon) + mean."""
+        self.set_weights([(variance + self.epsilon) ** 0.5, mean, mean, variance])
+
 
 def fold_batchnorm(model: keras.Model, calibration: bool = False) -> keras.Model:
     """The same network with every BN folded into the conv / dense layer before it, as BN is
@@ -167,13 +174,13 @@ def fold_batchnorm(model: keras.Model, calibration: bool = False) -> keras.Model
     unchanged (up to float rounding); the result has no BN layers.
 
     ``calibration=True``: "recalibrate, then fold". Each BN becomes an :class:`OutputCalibration`
-    that passes its input on unchanged until recalibrated: its target mean is beta and its
-    target variance v = gamma^2 * var / (var + epsilon), the mean and variance of the folded
-    output when the conv output has the BN's moving statistics; gamma' = sqrt(v + epsilon),
-    beta' = beta, moving mean beta, moving variance v. Recalibrated to statistics (m, u) of
-    the noisy output y, it gives sqrt(v + epsilon) * (y - m) / sqrt(u + epsilon) + beta: the
-    folded channel brought back to its clean mean and standard deviation (what recalibrating
-    the unfolded BN and folding again gives, except that epsilon is added on the folded scale)."""
+    that passes its input on unchanged until recalibrated (:meth:`OutputCalibration.pass_through`):
+    its target mean is beta and its target variance v = gamma^2 * var / (var + epsilon), the mean
+    and variance of the folded output when the conv output has the BN's moving statistics.
+    Recalibrated to statistics (m, u) of the noisy output y, it gives
+    sqrt(v + epsilon) * (y - m) / sqrt(u + epsilon) + beta: the folded channel brought back to
+    its clean mean and standard deviation (what recalibrating the unfolded BN and folding again
+    gives, except that epsilon is added on the folded scale)."""
     follows = bn_follows(model)
 
     def clone(layer):
@@ -200,8 +207,6 @@ def fold_batchnorm(model: keras.Model, calibration: bool = False) -> keras.Model
             scale = gamma / (variance + bn.epsilon) ** 0.5
             weights = [kernel * scale, (bias - mean) * scale + beta]
             if calibration:
-                target_variance = gamma ** 2 * variance / (variance + bn.epsilon)
-                folded.get_layer(bn.name).set_weights(
-                    [(target_variance + bn.epsilon) ** 0.5, beta, beta, target_variance])
+                folded.get_layer(bn.name).pass_through(beta, gamma ** 2 * variance / (variance + bn.epsilon))
         folded.get_layer(layer.name).set_weights(weights)
     return folded

@@ -98,6 +98,5 @@ def calibrated_deployment(model: keras.Model, images: np.ndarray, batch_size: in
         if layer.weights:
             calibrated.get_layer(layer.name).set_weights(layer.get_weights())
     for name, (mean, variance) in targets.items():
-        layer = calibrated.get_layer(f"{name}_calibration")
-        layer.set_weights([(variance + layer.epsilon) ** 0.5, mean, mean, variance])
+        calibrated.get_layer(f"{name}_calibration").pass_through(mean, variance)
     return calibrated
