@@ -171,28 +171,3 @@ def test_bn_penalty_by_site_flags_the_sites_that_carry_it():
                                  repeat=repeat, clean_accuracy=0.9, accuracy=0.9 - drop))
     table = analysis.bn_penalty_by_site(pd.DataFrame(rows))
     assert table.set_index("site").carries_penalty.to_dict() == {"stem_conv": False, "s0_b0_conv1": True}
-
-
-def effect_rows(differences_pp, p):
-    """A recalibration effect table: per deployment, 0 and 256 calibration images, the 256 row
-    with BN minus no BN ``differences_pp`` and Welch p ``p``."""
-    rows = []
-    for targets, diff in zip(("kernels", "folded"), differences_pp):
-        for count, d in ((0, -15.0), (64, diff / 2), (256, diff)):
-            rows.append(dict(model="ResNet-20", train_noise=0.0, noise_model="paper", targets=targets,
-                             calibration_images=count,
-                             bn_eq14=0.9 + d / 100, bn_lo=0.89, bn_hi=0.91, no_bn_calibration_images=count,
-                             no_bn_eq14=0.9, difference=d / 100,
-                             difference_lo=d / 100 - 0.01, difference_hi=d / 100 + 0.01,
-                             p=1e-6 if count == 0 else p, bn_ahead=d > 0 and p < 0.05))
-    return pd.DataFrame(rows)
-
-
-@pytest.mark.parametrize("differences_pp, p, verdict", [((+3.0, +2.0), 0.001, "supported"),
-                                                        ((-3.0, -2.0), 0.001, "not supported"),
-                                                        ((+3.0, -2.0), 0.001, "partly supported"),
-                                                        ((+3.0, +2.0), 0.2, "inconclusive")])
-def test_the_recalibration_claim_is_checked_at_the_largest_budget(differences_pp, p, verdict):
-    row = analysis.recalibration_claims(effect_rows(differences_pp, p)).iloc[0]
-    assert row["id"] == "recalibration-turns-bn-into-asset" and row["verdict"] == verdict
-    assert "256 images" in row["evidence"] and "64 images" not in row["evidence"]

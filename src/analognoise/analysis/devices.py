@@ -91,8 +91,8 @@ def bn_penalty(noise: pd.DataFrame) -> pd.DataFrame:
 def recalibration_effect(noise: pd.DataFrame, recalibration: pd.DataFrame) -> pd.DataFrame:
     """Per model, eta_train of noise-aware training (``train_noise``, 0: none), noise model,
     targets (``kernels``: BN digital; ``folded``: BN folded into the crossbar, recalibrated as a
-    digital per-channel gain and offset) and number of calibration images (0: none, the trials of the plain grid on the same targets): eq. 14 of the BN model
-    with a 95% CI over draws, the no-BN model's on the same targets (recalibrated on as many
+    digital per-channel gain and offset) and number of calibration images (0: none, the trials
+    of the plain grid on the same targets): eq. 14 of the BN model with a 95% CI over draws, the no-BN model's on the same targets (recalibrated on as many
     images where it was, ``no_bn_calibration_images``; else not, nothing to recalibrate), and
     BN minus no BN with a Welch interval and p-value; ``bn_ahead``: the recalibrated BN model
     keeps significantly more than the no-BN model. ``bn_accuracy``, ``no_bn_accuracy`` and
@@ -243,6 +243,13 @@ def penalty_verdicts(penalty: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def largest_budget(effect: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a :func:`recalibration_effect` table with the largest number of calibration
+    images of their model, eta_train, noise model and targets (the budget fixed in advance)."""
+    return effect[effect.calibration_images > 0].sort_values("calibration_images").groupby(
+        EFFECT_KEYS, sort=False).tail(1)
+
+
 def recalibration_claims(effect: pd.DataFrame) -> pd.DataFrame:
     """Does recalibration turn BN from a liability into an asset? One check per model, noise
     model and deployment, at its largest number of calibration images (the budget fixed in
@@ -250,8 +257,7 @@ def recalibration_claims(effect: pd.DataFrame) -> pd.DataFrame:
     significantly more than the no-BN model, contradicting where significantly less (Welch,
     Holm-adjusted across the checks, 95%); verdicts as in the claims checklist.
     ``effect``: :func:`recalibration_effect`."""
-    largest = effect[effect.calibration_images > 0].sort_values("calibration_images").groupby(
-        EFFECT_KEYS, sort=False).tail(1)
+    largest = largest_budget(effect)
     adjusted = holm(largest.p.tolist()) if len(largest) else []
     checks = [(0 if p >= 0.05 else 1 if r.difference > 0 else -1,
                f"{r.noise_model}, {r.model}{_trained_with(r.train_noise)}, {r.targets}, "

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .devices import EFFECT_KEYS
+from ..significance import direction
+from .devices import EFFECT_KEYS, largest_budget
 
 
 def _pp(value: float) -> str:
@@ -14,16 +15,6 @@ def _pp(value: float) -> str:
 
 def _interval(lo: float, hi: float) -> str:
     return f"[{100 * lo:+.1f}, {100 * hi:+.1f}]"
-
-
-def _sign(difference: float, p: float, alpha: float = 0.05) -> int:
-    """+1: BN significantly ahead of no BN; -1: significantly behind; 0: not distinguishable."""
-    return 0 if p >= alpha else (1 if difference > 0 else -1)
-
-
-def _largest_budget(effect: pd.DataFrame) -> pd.DataFrame:
-    return effect[effect.calibration_images > 0].sort_values("calibration_images").groupby(
-        EFFECT_KEYS, sort=False).tail(1)
 
 
 def _accuracy(row) -> str:
@@ -38,7 +29,7 @@ def _together(stacked: pd.DataFrame) -> tuple[list[str], list[pd.Series]]:
     eta_train with the largest calibration budget, against calibration alone (eta_train 0);
     and those rows."""
     lines, rows = [], []
-    largest = _largest_budget(stacked)
+    largest = largest_budget(stacked)
     for (model, noise_model, targets), g in largest.groupby(["model", "noise_model", "targets"], sort=False):
         alone, both = g[g.train_noise == 0], g[g.train_noise == g.train_noise.max()]
         if alone.empty or both.empty or both.train_noise.iat[0] == 0:
@@ -90,11 +81,11 @@ def mitigation_recommendation(recalibration: pd.DataFrame, noise_aware: pd.DataF
     ``noise_aware``: :func:`analognoise.analysis.noise_aware_effect`; ``stacked``:
     :func:`analognoise.analysis.stacked_effect` (None or empty: no such bullet)."""
     lines, robustness, equal_rows = [], [], []
-    largest = _largest_budget(recalibration) if len(recalibration) else recalibration
+    largest = largest_budget(recalibration) if len(recalibration) else recalibration
     none = recalibration[recalibration.calibration_images == 0].set_index(EFFECT_KEYS)
     for row in largest[(largest.targets == "folded") & (largest.no_bn_calibration_images > 0)].itertuples():
         before = none.loc[(row.model, row.train_noise, row.noise_model, row.targets)]
-        sign = _sign(row.difference, row.p)
+        sign = direction(row.difference_lo, row.difference_hi, 1)
         robustness.append(sign)
         equal_rows.append(row)
         said = {1: "BN keeps significantly more", -1: "BN keeps significantly less",
@@ -107,7 +98,7 @@ def mitigation_recommendation(recalibration: pd.DataFrame, noise_aware: pd.DataF
                      f"({_pp(row.difference)} {_interval(row.difference_lo, row.difference_hi)}); {_accuracy(row)}.")
     for row in largest[largest.targets == "kernels"].itertuples():
         before = none.loc[(row.model, row.train_noise, row.noise_model, row.targets)]
-        compared = {1: "above", -1: "still below", 0: "level with"}[_sign(row.difference, row.p)]
+        compared = {1: "above", -1: "still below", 0: "level with"}[direction(row.difference_lo, row.difference_hi, 1)]
         lines.append(f"- **If BN stays digital** ({row.noise_model}, {row.model}, noise on the kernels): recalibrate "
                      f"its statistics after programming ({row.calibration_images:,} images): eq. 14 "
                      f"{100 * before.bn_eq14:.1f}% to {100 * row.bn_eq14:.1f}%, {compared} the no-BN model without "
@@ -128,7 +119,7 @@ def mitigation_recommendation(recalibration: pd.DataFrame, noise_aware: pd.DataF
     lines += together
     if robustness:
         compared = equal_rows + [r for r in together_rows if r.no_bn_calibration_images > 0]
-        accuracy = [_sign(r.accuracy_difference, r.accuracy_p) for r in compared]
+        accuracy = [direction(r.accuracy_lo, r.accuracy_hi, 1) for r in compared]
         spread = max(abs(r.accuracy_difference) for r in compared)
         lines.append(f"- **What to do**: {_advice(robustness, accuracy, spread)} Noise-aware training is a further "
                      "lever" + ("; the lines \"Both together\" give what it adds to calibration." if together else
