@@ -99,11 +99,12 @@ def recalibration_figure(noise: pd.DataFrame, recalibration: pd.DataFrame):
             curves = [(f"{v}, no recalibration", g, "--" if v == "no BN" else "-", "black" if v == "no BN" else "C3")
                       for v, g in plain.groupby("variant")]
             counts = sorted(set(recalibrated.calibration_images))
-            for variant, style, colors in (("BN", "-", plt.cm.viridis), ("no BN", "--", plt.cm.Greys)):
+            # shades from `first` to `first + span` of the colour map, one per number of images
+            for variant, style, colors, first, span in (("BN", "-", plt.cm.viridis, 0.2, 0.6),
+                                                        ("no BN", "--", plt.cm.Greys, 0.35, 0.4)):
                 curves += [(f"{variant}, recalibrated on {n:,} images",
                             recalibrated[(recalibrated.calibration_images == n) & (recalibrated.variant == variant)],
-                            style, colors(0.2 + 0.6 * i / max(1, len(counts) - 1)) if variant == "BN"
-                            else colors(0.35 + 0.4 * i / max(1, len(counts) - 1))) for i, n in enumerate(counts)]
+                            style, colors(first + span * i / max(1, len(counts) - 1))) for i, n in enumerate(counts)]
             for label, g, style, color in curves:
                 if g.empty:
                     continue

@@ -80,14 +80,15 @@ def calibrated_deployment(model: keras.Model, images: np.ndarray, batch_size: in
     sites = [layer.name for layer in model.layers
              if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and layer._outbound_nodes]
     probe = keras.Model(model.inputs, [model.get_layer(name).output for name in sites])
-    per_batch = []
+    means, variances = {name: [] for name in sites}, {name: [] for name in sites}
     for i in range(0, len(images), batch_size):
         outputs = probe(keras.ops.convert_to_tensor(images[i: i + batch_size]), training=False)
-        values = [keras.ops.convert_to_numpy(o) for o in outputs]
-        per_batch.append([(v.mean(axis=tuple(range(v.ndim - 1))), v.var(axis=tuple(range(v.ndim - 1))))
-                          for v in values])
-    targets = {name: tuple(np.mean([batch[k][j] for batch in per_batch], axis=0) for j in (0, 1))
-               for k, name in enumerate(sites)}
+        for name, output in zip(sites, outputs):
+            value = keras.ops.convert_to_numpy(output)
+            all_but_channels = tuple(range(value.ndim - 1))
+            means[name].append(value.mean(axis=all_but_channels))
+            variances[name].append(value.var(axis=all_but_channels))
+    targets = {name: (np.mean(means[name], axis=0), np.mean(variances[name], axis=0)) for name in sites}
 
     def call(layer, *args, **kwargs):
         outputs = layer(*args, **kwargs)
