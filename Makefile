@@ -10,7 +10,7 @@ ANALOGNOISE_DATA_DIR ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/
 export ANALOGNOISE_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup test book results commit-runs pretrained device bn-search cluster-test benchmark clean
+.PHONY: setup test book results commit-runs pretrained device mechanism bn-search cluster-test benchmark clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing analognoise with its dependencies"
@@ -58,6 +58,13 @@ pretrained: setup
 DEVICE_CONFIG ?= studies/device/paper-accuracy-device.yaml
 device: setup
 	$(PY) workflow/scripts/evaluate_device_noise.py $(DEVICE_CONFIG)
+
+# why BN loses accuracy under noise: BN diagnostics of trained models and their noise grids before and
+# after interventions on the trained weights (studies/mechanism/<name>.yaml), into results/<name>/
+# (committed; the book's "Why BN loses accuracy under noise" chapter shows it)
+MECHANISM_CONFIG ?= studies/mechanism/interventions.yaml
+mechanism: setup
+	$(PY) workflow/scripts/evaluate_mechanism.py $(MECHANISM_CONFIG)
 
 # the fewest BN sites with which a network trains (studies/bnsearch/<name>.yaml), into results/<name>/
 SEARCH ?= studies/bnsearch/vgg16-cifar10.yaml

@@ -37,6 +37,21 @@ def test_additive_noise_std_is_eta_times_the_reference_statistic(weights, name, 
     assert abs(noise.mean()) < 5 * expected / np.sqrt(N)
 
 
+def test_rms_relative_noise_is_the_papers_on_zero_mean_weights_and_scales_with_a_mean():
+    """additive-rms: sigma = eta * rms(W). A zero-mean tensor gets the paper's sigma; gamma-like
+    values near 1 with std 0.1 get ~10x the paper's sigma (the convention test's point)."""
+    rng = np.random.default_rng(4)
+    centred = rng.normal(0.0, 0.05, N).astype(np.float32)
+    gamma_like = rng.normal(1.0, 0.1, N).astype(np.float32)
+    for values, ratio in ((centred, 1.0), (gamma_like, np.sqrt(1 + 0.1 ** 2) / 0.1)):
+        reference = Reference.of(values)
+        assert reference.rms == pytest.approx(np.sqrt(np.mean(values.astype(float) ** 2)), rel=1e-6)
+        noise = make_noise_model("additive-rms").noisy(values, reference, 0.1, np.random.default_rng(5)) - values
+        paper = make_noise_model("paper").noisy(values, reference, 0.1, np.random.default_rng(5)) - values
+        assert noise.std() / paper.std() == pytest.approx(ratio, rel=0.02)
+    assert Reference.of(np.array([], np.float32)).rms == 0.0
+
+
 def test_max_relative_noise_is_larger_by_max_over_std(weights):
     reference = Reference.of(weights)
     assert reference.max_abs / reference.std > 5  # why the conventions differ so much
@@ -151,7 +166,7 @@ def test_quantization_composes_with_any_model(weights):
 
 
 def test_specs_and_their_errors():
-    assert set(NOISE_MODELS) == {"paper", "additive-max", "multiplicative", "pcm"}
+    assert set(NOISE_MODELS) == {"paper", "additive-max", "additive-rms", "multiplicative", "pcm"}
     assert make_noise_model(None).name == "paper"
     model = make_noise_model({"name": "pcm", "compensation": True, "bits": 8})
     assert make_noise_model(model.settings()) == model

@@ -118,7 +118,9 @@ def calibration_images(record: dict, count: int, data_dir=None, seed: int = 0):
     return normalize_images(train[chosen], norm["mean"], norm["std"])
 
 
-def _model_and_data(weights: Path, config: dict, runs_dir):
+def committed_model_and_data(weights: Path, config: dict, runs_dir):
+    """A committed run's model (restored into ``runs_dir`` from its weights if missing), its
+    record and the config's test images and labels."""
     from .runs import load_run, load_test_data, restore_model, run_dir
 
     directory = run_dir(weights.name.removesuffix(".weights.h5"), runs_dir)
@@ -129,7 +131,7 @@ def _model_and_data(weights: Path, config: dict, runs_dir):
     return model, record, x, y
 
 
-def _tidy(table: pd.DataFrame, noise_model) -> pd.DataFrame:
+def tidy_levels(table: pd.DataFrame, noise_model) -> pd.DataFrame:
     """A noise table with its level column as ``level`` + ``level_name`` + ``level_unit``."""
     table = table.rename(columns={noise_model.level_name: "level"})
     table.insert(table.columns.get_loc("level"), "level_name", noise_model.level_name)
@@ -137,7 +139,7 @@ def _tidy(table: pd.DataFrame, noise_model) -> pd.DataFrame:
     return table
 
 
-def _kept_table(path: Path, rows: int | None, what: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+def kept_table(path: Path, rows: int | None, what: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     """The table kept at ``path`` if it is complete (``rows`` rows; None: any), else the one
     ``compute()`` makes, written there atomically first (``what`` is printed as it starts): a
     rerun resumes with the tables not yet made."""
@@ -170,9 +172,9 @@ def _recalibrated(model, record, x, y, rid, config, work) -> list[pd.DataFrame]:
                     recalibrate = BatchNormRecalibration(network, pool[:count], settings["batch_size"])
                     table = noise_grid(network, x, y, entry["etas"], entry["repeats"], targets, "tensor",
                                        config.get("seed", 0), rid, noise_model=noise_model, recalibrate=recalibrate)
-                    return _tidy(table, noise_model).assign(run_id=rid, test_images=len(y))
+                    return tidy_levels(table, noise_model).assign(run_id=rid, test_images=len(y))
 
-                tables.append(_kept_table(
+                tables.append(kept_table(
                     work / f"{rid}-recalibrated{count}-{noise_model.label()}-{targets}.csv".replace(" ", ""),
                     entry["repeats"] * len(entry["etas"]),
                     f"{rid}: {noise_model.label()} on {targets}, recalibrated on {count} images", grid))
@@ -195,7 +197,7 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
     started = time.perf_counter()
     noise_tables, sensitivity_tables, ratio_tables, recalibration_tables, facts = [], [], [], [], []
     for rid, weights in config["weights"].items():
-        model, record, x, y = _model_and_data(weights, config, runs_dir)
+        model, record, x, y = committed_model_and_data(weights, config, runs_dir)
         folded = functools.cache(lambda model=model: fold_batchnorm(model))  # once per model, when first needed
         facts.append(dict(run_id=rid, model=record["model"], bn=str(record["params"]["bn"]),
                           seed=record["params"]["seed"], train_noise=float(record["params"].get("train_noise", 0.0)),
@@ -208,14 +210,14 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
                     network = folded() if targets == "folded" else model
                     table = noise_grid(network, x, y, entry["etas"], entry["repeats"], targets, "tensor",
                                        config.get("seed", 0), rid, noise_model=noise_model)
-                    return _tidy(table, noise_model).assign(run_id=rid, test_images=len(y))
+                    return tidy_levels(table, noise_model).assign(run_id=rid, test_images=len(y))
 
-                noise_tables.append(_kept_table(work / f"{rid}-{noise_model.label()}-{targets}.csv".replace(" ", ""),
+                noise_tables.append(kept_table(work / f"{rid}-{noise_model.label()}-{targets}.csv".replace(" ", ""),
                                                 entry["repeats"] * len(entry["etas"]),
                                                 f"{rid}: {noise_model.label()} on {targets}", grid))
         if config.get("sensitivity"):
             settings = config["sensitivity"]
-            sensitivity_tables.append(_kept_table(
+            sensitivity_tables.append(kept_table(
                 work / f"{rid}-sensitivity.csv", None, f"{rid}: per-layer sensitivity",
                 lambda settings=settings: layer_sensitivity(model, x, y, settings["eta"], settings["repeats"],
                                                             settings["targets"], "tensor", config.get("seed", 0), rid,

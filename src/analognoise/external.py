@@ -99,16 +99,9 @@ def evaluate_model(model_file, dataset: str = "cifar10", preprocessing: str = "p
 
     etas = validate_noise_params(etas, repeats, targets, scale)
     data.check_test_subset(test_subset)
-    if preprocessing not in PREPROCESSING:
-        refuse("preprocessing", preprocessing, f"one of {', '.join(PREPROCESSING)}", "per_pixel_mean")
-    spec = data.check_dataset_name(dataset)
-    data.find_dataset(dataset, data_dir)
-    model = load_classifier(model_file, spec.num_classes)
+    model, x, labels, source = model_and_test_data(model_file, dataset, preprocessing, test_subset, data_dir)
     if targets == "folded":
         model = fold_batchnorm(model)
-    cifar = data.load_cifar(dataset, data_dir, test_subset=None)
-    images, labels = data.load_test_set(dataset, data_dir, test_subset)
-    x = preprocess(images, cifar.x_train, preprocessing)
     name = model_id(model_file)
     correct = []
     table = noise_grid(model, x, labels, etas, repeats, targets, scale, seed, name, batch_size, correct=correct)
@@ -118,12 +111,26 @@ def evaluate_model(model_file, dataset: str = "cifar10", preprocessing: str = "p
     table["model_file"] = shown if not shown.startswith("../../") else str(path)
     table["preprocessing"], table["dataset"] = preprocessing, dataset
     table["test_images"] = len(labels)
-    table["data_source"] = data.describe_source(cifar.source)
+    table["data_source"] = source
     if output:
         save_correctness(resolve(output), correct, len(labels))
         with atomic_path(output) as tmp:
             table.to_csv(tmp, index=False)
     return table
+
+
+def model_and_test_data(model_file, dataset: str, preprocessing: str, test_subset=None, data_dir=None):
+    """(model, x, labels, data source) for a model file: the checked model, the test images
+    preprocessed as it was trained (float32 (N, 32, 32, 3)), their labels (N,) and a
+    description of the dataset copy."""
+    if preprocessing not in PREPROCESSING:
+        refuse("preprocessing", preprocessing, f"one of {', '.join(PREPROCESSING)}", "per_pixel_mean")
+    spec = data.check_dataset_name(dataset)
+    data.find_dataset(dataset, data_dir)
+    model = load_classifier(model_file, spec.num_classes)
+    cifar = data.load_cifar(dataset, data_dir, test_subset=None)
+    images, labels = data.load_test_set(dataset, data_dir, test_subset)
+    return model, preprocess(images, cifar.x_train, preprocessing), labels, data.describe_source(cifar.source)
 
 
 def model_label(model_file) -> str:

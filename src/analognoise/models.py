@@ -210,3 +210,36 @@ def fold_batchnorm(model: keras.Model, calibration: bool = False) -> keras.Model
                 folded.get_layer(bn.name).pass_through(beta, gamma ** 2 * variance / (variance + bn.epsilon))
         folded.get_layer(layer.name).set_weights(weights)
     return folded
+
+
+def bn_sites(model: keras.Model) -> list:
+    """Every BN layer of the model with the conv / dense kernel before it, as
+    :class:`analognoise.diagnostics.BNSite` arrays, in the model's layer order (empty without
+    BN). Works on any model :func:`fold_batchnorm` folds."""
+    from .diagnostics import BNSite
+
+    sites = []
+    for name, bn in bn_follows(model).items():
+        weights = [keras.ops.convert_to_numpy(w) for w in model.get_layer(name).weights]
+        gamma, beta, mean, variance = (keras.ops.convert_to_numpy(w) for w in
+                                       (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
+        sites.append(BNSite(bn.name, weights[0], gamma, beta, mean, variance, float(bn.epsilon),
+                            weights[1] if len(weights) > 1 else None))
+    return sites
+
+
+def silence_dead_channels(model: keras.Model, fraction: float | None = None) -> tuple[keras.Model, int]:
+    """A copy of the model with every dead BN channel silenced (the surgery of
+    :func:`analognoise.diagnostics.silenced`: gamma 0, beta its clean mean output, moving mean /
+    variance 0 / 1) and the number of channels silenced. Kernels are unchanged; the clean
+    output changes by at most the dead channels' residual variation (the rule bounds it)."""
+    from .diagnostics import DEAD_VARIANCE_FRACTION, dead_channels, silenced
+
+    fraction = DEAD_VARIANCE_FRACTION if fraction is None else fraction
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    count = 0
+    for site in bn_sites(copy):
+        count += int(dead_channels(site, fraction).sum())
+        copy.get_layer(site.name).set_weights(list(silenced(site, fraction)))
+    return copy, count

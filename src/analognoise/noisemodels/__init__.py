@@ -12,6 +12,7 @@ name               noisy weight w'                             level
 =================  ==========================================  ==========================
 ``paper``          w + N(0, (eta std(W))^2)   (eq. 10-12)      eta, fraction of std(W)
 ``additive-max``   w + N(0, (eta max|W|)^2)                    eta, fraction of max|W|
+``additive-rms``   w + N(0, (eta rms(W))^2)                    eta, fraction of rms(W)
 ``multiplicative`` w (1 + N(0, eta^2)), i.e. sigma = eta |w|    eta, fraction of |w|
 ``pcm``            PCM device model (see :mod:`.pcm`)          seconds after programming
 =================  ==========================================  ==========================
@@ -26,12 +27,12 @@ A spec is a name (``"pcm"``), a dict (``{"name": "pcm", "compensation": True}``)
 """
 from __future__ import annotations
 
-from .additive import AdditiveMax, AdditiveStd, Multiplicative
+from .additive import AdditiveMax, AdditiveRms, AdditiveStd, Multiplicative
 from .base import NoiseModel, Reference
 from .pcm import PCMLike
 
 NOISE_MODELS: dict[str, type[NoiseModel]] = {
-    cls.name: cls for cls in (AdditiveStd, AdditiveMax, Multiplicative, PCMLike)
+    cls.name: cls for cls in (AdditiveStd, AdditiveMax, AdditiveRms, Multiplicative, PCMLike)
 }
 DEFAULT_NOISE_MODEL = AdditiveStd.name
 
@@ -57,4 +58,4 @@ def make_noise_model(spec=None) -> NoiseModel:
 
 
 __all__ = ["NOISE_MODELS", "DEFAULT_NOISE_MODEL", "NoiseModel", "Reference", "make_noise_model",
-           "AdditiveStd", "AdditiveMax", "Multiplicative", "PCMLike"]
+           "AdditiveStd", "AdditiveMax", "AdditiveRms", "Multiplicative", "PCMLike"]

@@ -6,6 +6,10 @@
   largest conductance and state noise relative to it. Since max|W| / std(W) is 4-20 for trained
   layers, eta here corresponds to a several times larger eta of the paper's convention
   (:func:`analognoise.noise.scale_ratios` gives the ratio per layer of a model);
+- :class:`AdditiveRms` (``additive-rms``): w' = w + eta * rms(W) * z. For a zero-mean tensor
+  (a kernel) it is the paper's noise; for one far from zero (BN's gamma, which starts at 1) it
+  is eta times the values' typical size, where the paper's std(W) is a small fraction of it:
+  the mechanism chapter's test of how much of a BN penalty is the paper's convention;
 - :class:`Multiplicative` (``multiplicative``): w' = w * (1 + eta * z), i.e. sigma = eta |w|
   (CrossSim's "proportional" programming error, stated in weight units).
 
@@ -48,6 +52,15 @@ class AdditiveMax(_AdditiveRelative):
     name = "additive-max"
     level_unit = "fraction of max|W|"
     statistic = "max_abs"
+
+
+@dataclass(frozen=True)
+class AdditiveRms(_AdditiveRelative):
+    """Additive noise relative to the tensor's root mean square: sigma = eta * rms(W)."""
+
+    name = "additive-rms"
+    level_unit = "fraction of rms(W)"
+    statistic = "rms"
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,19 @@ class Reference:
     of the tensor itself, or pooled over the selected tensors of its layer.
 
     ``std``: standard deviation; ``max_abs``: largest magnitude (what a crossbar maps to its
-    largest conductance)."""
+    largest conductance); ``rms``: root mean square, sqrt(std^2 + mean^2) (the typical
+    magnitude, also of a tensor whose values are far from zero, such as BN's gamma)."""
 
     std: float
     max_abs: float
+    rms: float = float("nan")
 
     @classmethod
     def of(cls, values: np.ndarray) -> "Reference":
-        return cls(float(values.std()), float(np.abs(values).max()) if values.size else 0.0)
+        if not values.size:
+            return cls(float("nan"), 0.0, 0.0)  # no values: no spread to speak of
+        return cls(float(values.std()), float(np.abs(values).max()),
+                   float(np.sqrt(np.mean(np.square(values, dtype=np.float64)))))
 
 
 @dataclass(frozen=True)
