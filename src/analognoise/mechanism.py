@@ -5,7 +5,8 @@ A config (``studies/mechanism/<name>.yaml``) has ``name``, ``description``, ``da
 ``test_subset``, ``seed``, ``etas``, ``repeats``, ``models`` and ``conditions``:
 
 - ``models``: a list of entries, each with ``name`` (a reader's label), ``recipe`` (how it was
-  trained), and either ``study`` + ``run`` (a committed run: ``results/<study>/models/<run>``)
+  trained), and either ``study`` + ``run`` (a committed run: ``results/<study>/models/<run>``;
+  ``study`` may be the path of a results folder)
   or ``file`` + ``preprocessing`` (a Keras model file, e.g. CrossSim's; see
   :mod:`analognoise.external`);
 - ``conditions``: a list of ``{variant, targets, noise_model}``: ``variant`` is ``original``
@@ -77,7 +78,8 @@ def load_config(config_file) -> dict:
             check_model_file(entry["file"])
             entry.setdefault("preprocessing", "per_pixel_mean")
             continue
-        weights = resolve(f"{RESULTS_DIR}/{entry.get('study')}/models/{entry.get('run')}.weights.h5")
+        study = str(entry.get("study"))  # a committed study's name, or the path of a results folder
+        weights = resolve(study if "/" in study else f"{RESULTS_DIR}/{study}") / "models" / f"{entry.get('run')}.weights.h5"
         if not weights.is_file():
             raise ValueError(f"{config_file}: model {entry['name']!r}: no committed weights {weights}; train the run "
                              f"and `make commit-runs STUDY={entry.get('study')}` first")
@@ -87,12 +89,15 @@ def load_config(config_file) -> dict:
 
 def _load(entry: dict, config: dict, runs_dir):
     """(model, x, y, facts) of one model entry."""
+    from .models import bn_sites
+
     if "file" in entry:
         from .external import model_and_test_data, model_id
 
         model, x, y, source = model_and_test_data(entry["file"], "cifar10", entry["preprocessing"],
                                                   config.get("test_subset"), config.get("data_dir"))
-        return model, x, y, dict(run_id=model_id(entry["file"]), bn="all", data_source=source)
+        return model, x, y, dict(run_id=model_id(entry["file"]), bn="all" if bn_sites(model) else "none",
+                                 data_source=source)
     from .devicenoise import committed_model_and_data
 
     model, record, x, y = committed_model_and_data(entry["weights"], config, runs_dir)

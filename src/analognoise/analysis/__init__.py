@@ -10,7 +10,8 @@ exporting a study's results), ``tables`` (Tables II-IV and eq. 14 beside the pap
 ``theory_checks`` (section II measured), ``companions`` (learning rate, architectures),
 ``devices`` (noise models beyond the paper's, per-layer sensitivity), ``partial_bn`` (how
 many BN sites and where: the trade-off and the BN-count claims), ``noise_aware`` (training
-with weight noise as a mitigation) and ``mitigations`` (the designer's recommendation).
+with weight noise as a mitigation), ``mitigations`` (the designer's recommendation) and
+``mechanism`` (why BN loses accuracy under noise: diagnostics, interventions, verdicts).
 Every public name is importable from ``analognoise.analysis`` itself, as the notebooks do.
 """
 from .paper import DATASET_LABELS, KERAS_EXAMPLE_V1, MODEL_ORDER, PAPER_MODELS, PAPER_TABLE, check_paper_quotes, compare_with_keras_example, paper_accuracy, paper_quotes, paper_table4, paper_table_oddities, recompute_paper_table4  # noqa: F401
@@ -24,3 +25,4 @@ from .devices import EFFECT_KEYS, TIME_LABELS, bn_penalty, bn_penalty_by_site, l
 from .partial_bn import bn_count_claims, bn_count_table, committed_searches, design_summary, front_run_ids, pareto_front, placement_comparison  # noqa: F401
 from .noise_aware import noise_aware_accuracy, noise_aware_claims, noise_aware_effect, noise_aware_summary  # noqa: F401
 from .mitigations import mitigation_recommendation  # noqa: F401
+from .mechanism import CONDITIONS, RECIPES, bn_penalty_by_recipe, depth_trend, factor_table, intervention_eq14, load_mechanism, mechanism_claims, surgery_effect  # noqa: F401

@@ -210,8 +210,9 @@ def mechanism_claims(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -> 
                                   for d in before["means"]) + ")"),
             unit="one model per depth: draws of each, no inference over training"))
     penalty = bn_penalty_by_recipe(models, noise)
-    fast = penalty[penalty.recipe == "fast"]
-    if not fast.empty:
+    fast = penalty[(penalty.recipe == "fast") & penalty.condition.isin(["kernels", "+ BN γ, β"])] \
+        if len(penalty) else penalty
+    if len(fast) and fast.condition.nunique() == 2:
         pivot = fast.pivot(index="depth", columns="condition", values="penalty")
         gamma_share = pivot["+ BN γ, β"] - pivot["kernels"]
         rows.append(dict(
