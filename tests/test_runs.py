@@ -36,6 +36,9 @@ def test_committed_weights_make_a_finished_run_without_training(tmp_path, data_r
     exported = tmp_path / "results/study/models" / f"{trained.name}.weights.h5"
     assert exported.stat().st_size < 2_000_000, "weights only, no optimizer state"
     assert runs.committed_models(trained.name) == [exported]
+    diagnostics = pd.read_csv(exported.with_name(f"{trained.name}.diagnostics.csv"))
+    assert list(diagnostics.epoch) == [0, 1, 2] and (diagnostics.bn_sites == 9).all(), \
+        "the BN diagnostics of every kept checkpoint travel with the weights"
     shared = runs.export_runs([trained.name], tmp_path / "results/another-study")
     assert shared == {trained.name: "model (committed in study)"}, "a run two studies share is committed once"
     assert runs.committed_models(trained.name) == [exported]
@@ -49,6 +52,8 @@ def test_committed_weights_make_a_finished_run_without_training(tmp_path, data_r
     again = runs.export_model(restored, tmp_path / "results/again")
     assert again.with_suffix("").with_suffix(".yaml").read_text() == exported.with_suffix("").with_suffix(".yaml").read_text(), \
         "re-exporting a restored run leaves its committed record as it was"
+    assert not (tmp_path / "results/again" / f"{trained.name}.diagnostics.csv").exists(), \
+        "a restored run (last checkpoint only) does not replace the committed trajectory"
     a = noise.inject_run(trained, etas=[0.0, 0.2], repeats=2, data_dir=data_root, batch_size=50)
     b = noise.inject_run(restored, etas=[0.0, 0.2], repeats=2, data_dir=data_root, batch_size=50)
     pd.testing.assert_frame_equal(a, b)

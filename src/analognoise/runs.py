@@ -163,6 +163,28 @@ def build_from_record(record: dict):
                        p.get("shortcut_bn", True))
 
 
+def checkpoint_diagnostics(run_dir, params: dict | None = None):
+    """The BN diagnostics (:func:`analognoise.diagnostics.model_summary`) of every kept
+    checkpoint of a run, finished or still training (``<run_id>.partial/``; give its
+    ``params``, which a finished run reads from its record): one row per checkpoint with its
+    ``epoch`` (0: the initialisation), in epoch order. Empty for a network without BN."""
+    import pandas as pd
+
+    from .diagnostics import model_summary, site_table
+    from .models import bn_sites
+
+    params = params or read_record(run_dir)["params"]
+    model = build_from_record({"params": params})
+    rows = []
+    for path in sorted((resolve(run_dir) / "checkpoints").glob("epoch-*.weights.h5")):
+        model.load_weights(path)
+        sites = bn_sites(model)
+        if not sites:
+            break
+        rows.append(dict(epoch=int(path.name[len("epoch-"):-len(".weights.h5")]), **model_summary(site_table(sites))))
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------------ runs that travel
 def committed_models(run_id: str) -> list[Path]:
     """Committed weights of this run in any study's results (``results/*/models/<run_id>.weights.h5``)."""
@@ -176,8 +198,11 @@ def committed_partial(run_id: str) -> list[Path]:
 
 def export_model(run_dir, dest) -> Path:
     """Write a finished run's trained weights and record to ``dest/<run_id>.weights.h5`` and
-    ``dest/<run_id>.yaml`` (a study's ``results/<study>/models/``)."""
+    ``dest/<run_id>.yaml`` (a study's ``results/<study>/models/``), its history, and (a BN
+    network trained here) the BN diagnostics of its kept checkpoints to
+    ``dest/<run_id>.diagnostics.csv`` (:func:`checkpoint_diagnostics`: dead channels along training)."""
     model, record = load_run(run_dir)
+    restored = "restored_from" in record
     record = {k: v for k, v in record.items() if k != "restored_from"}  # a restored run exports its own record
     dest = resolve(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -187,6 +212,11 @@ def export_model(run_dir, dest) -> Path:
     with atomic_path(dest / f"{rid}.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(record, sort_keys=False))
     shutil.copyfile(resolve(run_dir) / HISTORY, dest / f"{rid}.history.csv")
+    if not restored:  # a restored run keeps only its last checkpoint: the committed table stays
+        diagnostics = checkpoint_diagnostics(run_dir, record["params"])
+        if len(diagnostics):
+            with atomic_path(dest / f"{rid}.diagnostics.csv") as tmp:
+                diagnostics.to_csv(tmp, index=False)
     return dest / f"{rid}.weights.h5"
 
 
@@ -277,6 +307,6 @@ def prune_models(dest, keep) -> list[str]:
     models, keep = resolve(dest) / "models", set(keep)
     removed = sorted({p.name.removesuffix(".weights.h5") for p in models.glob("*.weights.h5")} - keep)
     for rid in removed:
-        for suffix in (".weights.h5", ".yaml", ".history.csv"):
+        for suffix in (".weights.h5", ".yaml", ".history.csv", ".diagnostics.csv"):
             (models / f"{rid}{suffix}").unlink(missing_ok=True)
     return removed
