@@ -83,6 +83,8 @@ def test_the_notebook_runs_on_a_model_file(trained, data_root, tmp_path):
                                         etas="0,0.1", repeats="2", data_dir=str(data_root),
                                         output=str(tmp_path / "table.csv")))
     assert len(pd.read_csv(tmp_path / "table.csv")) == 4
+    executed = (tmp_path / "out.ipynb").read_text()
+    assert "BN sites" in executed and "dead channels" in executed.lower(), "the fragility report is printed"
 
 
 def test_a_pretrained_models_config_into_a_results_folder(trained, data_root, tmp_path):

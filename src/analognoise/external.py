@@ -133,6 +133,20 @@ def model_and_test_data(model_file, dataset: str, preprocessing: str, test_subse
     return model, preprocess(images, cifar.x_train, preprocessing), labels, data.describe_source(cifar.source)
 
 
+def fragility_report(model_file, dataset: str = "cifar10") -> str:
+    """A short Markdown report of what in a model file will amplify weight noise, and which
+    deployment avoids it (:func:`analognoise.diagnostics.fragility_report` on its BN sites)."""
+    from .diagnostics import fragility_report as report, site_table
+    from .models import bn_sites
+
+    model = load_classifier(model_file, data.check_dataset_name(dataset).num_classes)
+    try:
+        sites = bn_sites(model)
+    except ValueError as error:  # a BN that does not directly follow a conv / dense layer
+        return f"**No BN diagnostics** for this model: {error}."
+    return report(site_table(sites))
+
+
 def model_label(model_file) -> str:
     """A reader's name for a model file: "ResNet-20" for resnet20v1_cifar10.h5, else its stem."""
     import re

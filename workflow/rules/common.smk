@@ -25,7 +25,8 @@ NOTEBOOK = config.get("notebook_runner", "python workflow/scripts/notebook.py")
 #: "committed:<folder>" (exported results, shown without recomputation) or "paper" (the
 #: paper's own numbers).
 BOOK = [
-    ("The study", [("book/method", None), ("paper_accuracy", "committed:results/paper-accuracy"), ("results", "main"),
+    ("The study", [("book/method", None), ("paper_accuracy", "committed:results/paper-accuracy"),
+                   ("mechanism", "committed:results/mechanism"), ("results", "main"),
                    ("reference", "committed:results/cpu-reference"),
                    ("ablation", "committed:results/cpu-reference"),
                    ("partial_bn", "committed:results/bn-tradeoff"),
@@ -40,8 +41,9 @@ ROOT_PAGE = "book/intro"
 #: A companion chapter in a build without a companion study of its kind shows that kind's
 #: committed quick-sized results instead (`make results STUDY=lr-quick`), so no chapter is empty.
 COMMITTED_COMPANIONS = {"learning-rate": "committed:results/lr-quick", "architectures": "committed:results/arch-quick"}
-#: committed results a page reads besides the folder it shows (globs): a change rebuilds it
-PAGE_EXTRA_RESULTS = {"partial_bn": "results/bnsearch-*/*", "mitigations": "results/noise-aware*/*"}
+#: committed results a page reads besides the folder it shows (lists of globs): a change rebuilds it
+PAGE_EXTRA_RESULTS = {"partial_bn": ["results/bnsearch-*/*"], "mitigations": ["results/noise-aware*/*"],
+                      "mechanism": ["results/keras-recipe/**/*", "results/fast-unit-gamma/**/*"]}
 #: companion kinds whose chapter shows theory measurements (exported with their results)
 THEORY_KINDS = ("learning-rate",)
 

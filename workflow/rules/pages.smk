@@ -9,8 +9,8 @@ def page_inputs(wildcards):
     if shows.startswith("committed:"):
         folder = shows.split(":", 1)[1]
         data = sorted(str(p) for p in Path(folder).glob("*") if p.is_file())
-        if page in PAGE_EXTRA_RESULTS:
-            data += sorted(str(p) for p in Path(".").glob(PAGE_EXTRA_RESULTS[page]) if p.is_file())
+        for pattern in PAGE_EXTRA_RESULTS.get(page, ()):
+            data += sorted(str(p) for p in Path(".").glob(pattern) if p.is_file())
     elif page_study(shows):
         runs = page_runs(page)
         data = [page_study(shows)["path"], *(f"{RUNS}/{r}/noise.csv" for r in runs)]
