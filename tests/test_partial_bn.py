@@ -175,7 +175,7 @@ def test_a_study_commits_the_weights_its_policy_names(tmp_path, monkeypatch, wei
             (Path(dest) / f"{Path(run_dir).name}{suffix}").write_text("stand-in")
 
     monkeypatch.setattr(runs, "export_model", export_model)
-    monkeypatch.setattr(runs, "export_partial", lambda partial, dest: (Path(dest) / training_id).mkdir(parents=True))
+    monkeypatch.setattr(runs, "export_partial", lambda partial, dest, params=None: (Path(dest) / training_id).mkdir(parents=True))
     dest = tmp_path / "results" / "tradeoff"
     (dest / "models").mkdir(parents=True)
     (dest / "models" / "cifar10-resnet8-bnold-00000000.weights.h5").write_text("a run that left the front")

@@ -75,8 +75,9 @@ def test_a_committed_partial_run_resumes_to_the_same_weights(tmp_path, data_root
     monkeypatch.setattr(training.EpochCheckpoint, "on_epoch_end", original)
     rid = params.run_id(p)
     monkeypatch.setattr(runs, "resolve", lambda path: tmp_path / path)
-    committed = runs.export_partial(tmp_path / "machine-a" / f"{rid}.partial", tmp_path / "results/study/partial")
+    committed = runs.export_partial(tmp_path / "machine-a" / f"{rid}.partial", tmp_path / "results/study/partial", p)
     assert runs.committed_partial(rid) == [committed] and runs.epochs_done(committed) == 1
+    assert pd.read_csv(committed / "diagnostics.csv").epoch.tolist() == [0, 1], "dead channels so far travel too"
     resumed = training.train_run(p, tmp_path / "machine-b", data_root, verbose=0)
     assert pd.read_csv(resumed / "history.csv").epoch.tolist() == [1, 2, 3]
     a, _ = runs.load_run(straight)

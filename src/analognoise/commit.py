@@ -19,7 +19,9 @@ def commit_study(study, dest=None) -> dict[str, str]:
     config = study if isinstance(study, dict) else load_study(study)
     policy = config.get("weights", "all")
     dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
-    states = runs.export_runs([c.run_id for c in expand(config)], dest, partial=policy == "all")
+    cells = expand(config)
+    states = runs.export_runs([c.run_id for c in cells], dest, partial=policy == "all",
+                              params={c.run_id: c.params for c in cells})
     with_results = {c.run_id for c in finished_cells(config)}
     if with_results:
         export_results(config, dest, finished_only=True)

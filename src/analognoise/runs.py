@@ -241,10 +241,11 @@ def restore_model(weights: Path, runs_dir=RUNS_DIR) -> Path:
     return target
 
 
-def export_partial(partial, dest) -> Path:
+def export_partial(partial, dest, params: dict | None = None) -> Path:
     """Copy a run still training (its last finished epoch: state, history, kept checkpoints)
     to ``dest/<run_id>/`` (a study's ``results/<study>/partial/``), from where another machine
-    resumes it (see :func:`import_partial`)."""
+    resumes it (see :func:`import_partial`). Given the run's ``params``, the BN diagnostics of
+    its kept checkpoints go with it (``diagnostics.csv``, :func:`checkpoint_diagnostics`)."""
     partial = resolve(partial)
     rid = partial.name.removesuffix(".partial")
     if not (partial / STATE_INFO).is_file():
@@ -254,6 +255,9 @@ def export_partial(partial, dest) -> Path:
             shutil.copy2(partial / name, tmp / name)
         if (partial / "checkpoints").is_dir():
             shutil.copytree(partial / "checkpoints", tmp / "checkpoints")
+            diagnostics = checkpoint_diagnostics(partial, params) if params else ()
+            if len(diagnostics):
+                diagnostics.to_csv(tmp / "diagnostics.csv", index=False)
     return resolve(dest) / rid
 
 
@@ -274,11 +278,11 @@ def epochs_done(partial) -> int:
     return json.loads(state.read_text())["epochs_done"] if state.is_file() else 0
 
 
-def export_runs(run_ids, dest, partial: bool = True) -> dict[str, str]:
+def export_runs(run_ids, dest, partial: bool = True, params: dict | None = None) -> dict[str, str]:
     """Commit a study's runs into its results folder ``dest`` (``results/<study>/``): each
     finished run's weights and record to ``models/`` (its partial state, if one was committed,
     is removed), and with ``partial`` each run still training to ``partial/`` (its last finished
-    epoch). A finished run another study has committed (a run two studies share, such as a
+    epoch; with its BN diagnostics where ``params``, run id -> parameters, has the run). A finished run another study has committed (a run two studies share, such as a
     baseline) is not copied again. Returns run id -> "model", "model (committed in <folder>)",
     "partial (N epochs)", "training (not committed)" or "not started"."""
     dest = resolve(dest)
@@ -294,7 +298,7 @@ def export_runs(run_ids, dest, partial: bool = True) -> dict[str, str]:
                 done[rid] = "model"
             shutil.rmtree(dest / "partial" / rid, ignore_errors=True)
         elif trained_epochs and partial:
-            export_partial(partial_dir(rid), dest / "partial")
+            export_partial(partial_dir(rid), dest / "partial", (params or {}).get(rid))
             done[rid] = f"partial ({trained_epochs} epochs)"
         else:
             done[rid] = "training (not committed)" if trained_epochs else "not started"

@@ -227,7 +227,8 @@ def mechanism_claims(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -> 
 def training_status(study: str) -> pd.DataFrame:
     """Each run of a training study (``studies/<study>.yaml``) as committed: ``run_id``,
     ``model``, ``bn``, ``epochs`` (planned), ``state`` ("finished", "partial" or "not started"),
-    ``epochs_done`` and its dead-channel trajectory file (``diagnostics``, or None)."""
+    ``epochs_done`` and its dead-channel trajectory file (``diagnostics``: of its kept
+    checkpoints, finished or so far; or None)."""
     import json
 
     from ..studies import expand, load_study
@@ -240,6 +241,8 @@ def training_status(study: str) -> pd.DataFrame:
         state = folder / "partial" / cell.run_id / "state.json"
         done = p["epochs"] if weights.is_file() else json.loads(state.read_text())["epochs_done"] if state.is_file() else 0
         diagnostics = folder / "models" / f"{cell.run_id}.diagnostics.csv"
+        if not diagnostics.is_file():  # a run still training: the diagnostics of its checkpoints so far
+            diagnostics = folder / "partial" / cell.run_id / "diagnostics.csv"
         rows.append(dict(run_id=cell.run_id, model=f"ResNet-{p['depth']}", bn=str(p["bn"]), epochs=p["epochs"],
                          state="finished" if weights.is_file() else "partial" if done else "not started",
                          epochs_done=done, diagnostics=diagnostics if diagnostics.is_file() else None))
