@@ -47,10 +47,60 @@ def test_warmup_cosine_rises_linearly_then_falls_to_zero_every_step():
     assert float(schedule(391 * 16 + 100)) < float(schedule(391 * 16)), "changes within an epoch"
 
 
-def test_notebook_preset_sets_its_own_keys_only():
-    p = params.notebook_params("keras-cifar10-resnet", depth=56, epochs=3, bn="none")
-    assert p["epochs"] == 200 and p["depth"] == 56 and p["bn"] == "none"
+def test_a_value_typed_beside_a_preset_overrides_it_and_changes_the_run_id(capsys):
+    """`-p preset keras-cifar10-resnet -p epochs 8` trains 8 epochs, not the preset's 200 (a value
+    that differs from the notebook's default was typed); untyped keys keep the preset's values."""
+    p = params.notebook_params("keras-cifar10-resnet", depth=56, epochs=8, bn="none")
+    assert p["epochs"] == 8 and p["batch_size"] == 32 and p["depth"] == 56 and p["bn"] == "none"
+    assert "preset 'keras-cifar10-resnet' with epochs=8 (the preset's epochs is 200)" in capsys.readouterr().out
+    full = params.notebook_params("keras-cifar10-resnet", depth=56, epochs=10, bn="none")  # 10: the default
+    assert full["epochs"] == 200 and params.run_id(full) != params.run_id(p)
     assert params.notebook_params("", epochs=3)["epochs"] == 3
+    # a study config's training section beside its preset overrides it the same way
+    study = dict(name="s", grid=dict(dataset=["cifar10"], model=["resnet20"], bn=["all"], seed=[0]),
+                 training=dict(preset="keras-cifar10-resnet", epochs=8), noise=dict(etas=[0.0], repeats=1))
+    from analognoise import studies
+    assert studies.expand(study)[0].params["epochs"] == 8
+
+
+def test_the_train_notebooks_defaults_are_the_libraries():
+    """The preset rule compares a notebook value with the default: they must be the same defaults."""
+    import ast
+    import json
+    from pathlib import Path
+
+    notebook = json.loads((Path(__file__).parents[1] / "notebooks/steps/train.ipynb").read_text())
+    cell = next(c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    defaults = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse("".join(cell["source"])).body
+                if isinstance(node, ast.Assign)}
+    for key, value in {**params.DEFAULTS, **params.OPTIONAL}.items():
+        if key in ("data_dir", "train_subset") or key not in defaults:
+            continue
+        assert defaults[key] == value, key
+
+
+def test_a_placement_has_one_name_so_one_network_has_one_run_id():
+    sites = params.bn_sites("resnet", 20, shortcut_bn=False)
+    none, every = params.make_params("fast", bn="none"), params.make_params("fast", bn="all")
+    for bn in ("first:0", "last:0", "spread:0", []):
+        assert params.run_id(params.make_params("fast", bn=bn)) == params.run_id(none), bn
+    for bn in (f"first:{len(sites)}", f"last:{len(sites)}", list(reversed(sites))):
+        assert params.run_id(params.make_params("fast", bn=bn)) == params.run_id(every), bn
+    assert params.make_params("fast", bn="first:3")["bn"] == "first:3"
+    assert params.make_params(bn=["s0_b0_conv2", "s0_b0_conv1"])["bn"] == ["s0_b0_conv1", "s0_b0_conv2"]
+
+
+def test_every_committed_run_keeps_its_run_id():
+    """Canonical placements leave the run ids of every committed model as they were."""
+    from pathlib import Path
+
+    import yaml
+
+    records = sorted((Path(__file__).parents[1] / "results").glob("*/models/*.yaml"))
+    assert len(records) >= 17
+    for path in records:
+        record = yaml.safe_load(path.read_text())
+        assert params.run_id(params.make_params(**record["params"])) == record["run_id"], path.name
 
 
 def test_a_presets_residual_init_applies_to_resnets_only():

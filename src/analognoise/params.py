@@ -210,12 +210,25 @@ def make_params(preset: str | None = None, **overrides) -> dict:
         params["depth"] = None
         if "zero_init_residual" not in overrides:  # a preset's residual-branch init: no branch to apply it to
             params.pop("zero_init_residual", None)
-    if params["arch"] != "resnet" or params["bn"] == "none":
-        params.pop("shortcut_bn", None)  # no shortcut to put BN on: the same run either way
     if isinstance(params["bn"], (list, tuple)):
         params["bn"] = sorted(params["bn"])
+    params["bn"] = canonical_bn(params["bn"], params["arch"], params["depth"], params.get("shortcut_bn", True))
+    if params["arch"] != "resnet" or params["bn"] == "none":
+        params.pop("shortcut_bn", None)  # no shortcut to put BN on: the same run either way
     validate_params(params)
     return params
+
+
+def canonical_bn(bn, arch: str, depth: int | None = None, shortcut_bn: bool = True):
+    """One name per BN placement, so that one network has one run id: a placement of no site
+    (``"first:0"``, ``[]``) is ``"none"``, one of every site (``"first:<all>"``, the full list)
+    is ``"all"``; any other placement is kept as given (lists sorted by :func:`make_params`)."""
+    if arch in APPLICATIONS or bn in ("all", "none"):
+        return bn
+    chosen = resolve_bn(bn, arch, depth, shortcut_bn)
+    if not chosen:
+        return "none"
+    return "all" if chosen == frozenset(bn_sites(arch, depth, shortcut_bn)) else bn
 
 
 #: how each training parameter is read from a notebook (papermill passes text as typed)
@@ -240,12 +253,20 @@ _READERS = dict(
 def notebook_params(preset: str = "", **values) -> dict:
     """Parameters from a notebook's parameters cell (values as papermill passes them: text
     such as ``"3"`` or ``"first:2"`` is read as its type, and a bad value is refused naming
-    the parameter): a named preset sets its own keys (the notebook's values for those keys are
-    ignored); the notebook sets the rest."""
+    the parameter). A named preset sets its own keys, except where the notebook's value differs
+    from the notebook's default (:data:`DEFAULTS`, :data:`OPTIONAL`): a value the user typed
+    beside the preset overrides it for that key (printed, and part of the run id, so the run is
+    another one). A typed value equal to the default cannot be told from no value: the preset's
+    holds then (pass ``preset=""`` and every value to be explicit)."""
     values = {k: _READERS[k](k, v) if k in _READERS else v for k, v in values.items()}
     if preset:
         make_params(preset)  # checks the name
-        values = {k: v for k, v in values.items() if k not in PRESETS[preset]}
+        defaults = {**DEFAULTS, **OPTIONAL}
+        typed = {k: v for k, v in values.items() if k in PRESETS[preset] and k in defaults and v != defaults[k]}
+        for key, value in typed.items():
+            if value != PRESETS[preset][key]:
+                print(f"preset {preset!r} with {key}={value!r} (the preset's {key} is {PRESETS[preset][key]!r})")
+        values = {k: v for k, v in values.items() if k not in PRESETS[preset] or k in typed}
     return make_params(preset or None, **values)
 
 
