@@ -54,6 +54,7 @@ rule book:
         mathjax=f"{PAGES}/_static/mathjax",
         written=[f"{page}.md" for _, pages in BOOK for page, shows in pages if shows is None] + [f"{ROOT_PAGE}.md"],
         config="_config.yml",
+        bibliography="references.bib",
         executed=[f"{page}.ipynb" for page, _ in executed_notebooks()],
     output:
         "_build/html/index.html",

@@ -35,7 +35,7 @@ BOOK = [
     ("Beyond the paper", [("device_noise", "committed:results/device-noise"),
                           ("mitigations", "committed:results/device-noise")]),
     ("Companion studies", [("learning_rate", "learning-rate"), ("architectures", "architectures")]),
-    ("Reproduce and extend", [("book/rerun", None), ("runs", "main")]),
+    ("Reproduce and extend", [("book/rerun", None), ("runs", "main"), ("book/references", None)]),
 ]
 ROOT_PAGE = "book/intro"
 #: A companion chapter in a build without a companion study of its kind shows that kind's
