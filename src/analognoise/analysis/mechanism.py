@@ -224,8 +224,12 @@ def mechanism_claims(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -> 
     return pd.DataFrame(rows)
 
 
-def training_status(study: str) -> pd.DataFrame:
-    """Each run of a training study (``studies/<study>.yaml``) as committed: ``run_id``,
+STATUS_COLUMNS = ["study", "run_id", "model", "bn", "epochs", "state", "epochs_done", "diagnostics"]
+
+
+def training_status(names) -> pd.DataFrame:
+    """Each run of the training studies ``names`` (``studies/<name>.yaml``; a list, or a
+    comma-separated text) as committed: ``study``, ``run_id``,
     ``model``, ``bn``, ``epochs`` (planned), ``state`` ("finished", "partial" or "not started"),
     ``epochs_done`` and its dead-channel trajectory file (``diagnostics``: of its kept
     checkpoints, finished or so far; or None)."""
@@ -233,9 +237,11 @@ def training_status(study: str) -> pd.DataFrame:
 
     from ..studies import expand, load_study
 
-    folder = resolve(f"results/{study}")
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n]
     rows = []
-    for cell in expand(load_study(study)):
+    for study, cell in ((study, cell) for study in names for cell in expand(load_study(study))):
+        folder = resolve(f"results/{study}")
         p = cell.params
         weights = folder / "models" / f"{cell.run_id}.weights.h5"
         state = folder / "partial" / cell.run_id / "state.json"
@@ -243,10 +249,10 @@ def training_status(study: str) -> pd.DataFrame:
         diagnostics = folder / "models" / f"{cell.run_id}.diagnostics.csv"
         if not diagnostics.is_file():  # a run still training: the diagnostics of its checkpoints so far
             diagnostics = folder / "partial" / cell.run_id / "diagnostics.csv"
-        rows.append(dict(run_id=cell.run_id, model=f"ResNet-{p['depth']}", bn=str(p["bn"]), epochs=p["epochs"],
+        rows.append(dict(study=study, run_id=cell.run_id, model=f"ResNet-{p['depth']}", bn=str(p["bn"]), epochs=p["epochs"],
                          state="finished" if weights.is_file() else "partial" if done else "not started",
                          epochs_done=done, diagnostics=diagnostics if diagnostics.is_file() else None))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
 
 def mechanism_findings(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -> str:
@@ -283,3 +289,9 @@ def mechanism_findings(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -
                 + ". Its residual branches' γ start at 0 and stay zero-centred, so the paper's σ = η·std(γ) is "
                   "η times their own size.")
     return "\n\n".join(lines)
+
+
+def deepest_bn_models(models: pd.DataFrame) -> list[str]:
+    """The deepest BN model of each recipe (as trained), in the order the recipes appear."""
+    bn = models[(models.variant == "original") & (models.bn != "none")]
+    return [g.sort_values("depth").model.iloc[-1] for _, g in bn.groupby("recipe", sort=False)]
