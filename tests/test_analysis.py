@@ -369,3 +369,14 @@ def test_a_study_whose_models_did_not_train_tests_no_claim():
     claims = analysis.claims_checklist(noise)
     assert (claims.verdict == "not testable in this study").all() and len(claims) == len(analysis.CLAIMS)
     assert analysis.ablation_findings(noise.assign(targets="kernels")).finding.tolist() == ["not testable in this study"]
+
+
+def test_training_curves_draw_one_line_per_run():
+    """Seeds of one model and variant are separate lines (no line back from the last epoch of one
+    seed to the first of the next), with one legend entry between them."""
+    histories = pd.DataFrame([dict(run_id=f"r{seed}", model="ResNet-20", variant="BN", epoch=e,
+                                   accuracy=0.1 * e, loss=1.0 / e) for seed in range(3) for e in (1, 2, 3)])
+    fig = plots.training_curves(histories)
+    accuracy, loss = fig.axes
+    assert len(accuracy.lines) == 3 and all(list(line.get_xdata()) == [1, 2, 3] for line in accuracy.lines)
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == ["ResNet-20, BN"]

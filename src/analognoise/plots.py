@@ -285,12 +285,19 @@ def ablation_figure(noise: pd.DataFrame, eq14_table: pd.DataFrame, target_labels
 
 
 def training_curves(histories: pd.DataFrame):
-    """Training accuracy and loss per epoch, one line per model (colour) and BN variant (line
-    style); ``histories`` from ``analysis.load_histories``."""
+    """Training accuracy and loss per epoch, one line per run: colour by model, line style by BN
+    variant, one legend entry per (model, variant) however many training seeds it has;
+    ``histories`` from ``analysis.load_histories`` (a ``run_id`` column separates the runs)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    for (model, variant), g in histories.groupby(["model", "variant"], sort=False):
+    runs = ["model", "variant", "run_id"] if "run_id" in histories else ["model", "variant"]
+    labelled = set()
+    for key, g in histories.groupby(runs, sort=False):
+        model, variant = key[:2]
+        label = f"{model}, {variant}"
         style = dict(color=_model_color(model), linestyle=VARIANT_STYLES.get(variant, "-."), marker="o",
-                     markersize=3, label=f"{model}, {variant}")
+                     markersize=3, label=None if label in labelled else label)
+        labelled.add(label)
+        g = g.sort_values("epoch")
         axes[0].plot(g.epoch, 100 * g.accuracy, **style)
         axes[1].plot(g.epoch, g.loss, **style)
     axes[0].set(xlabel="epoch", ylabel="training accuracy (%, augmented batches)", title="(a) accuracy")
