@@ -295,3 +295,35 @@ def deepest_bn_models(models: pd.DataFrame) -> list[str]:
     """The deepest BN model of each recipe (as trained), in the order the recipes appear."""
     bn = models[(models.variant == "original") & (models.bn != "none")]
     return [g.sort_values("depth").model.iloc[-1] for _, g in bn.groupby("recipe", sort=False)]
+
+
+def _interval_pp(mean: float, lo: float, hi: float) -> str:
+    return f"{100 * mean:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+
+
+def diagnostics_table(models: pd.DataFrame) -> pd.DataFrame:
+    """The BN models' diagnostics as the chapter shows them (one row per model, as trained)."""
+    bn = models[(models.variant == "original") & (models.bn != "none")]
+    return pd.DataFrame({
+        "model": bn.model, "recipe": bn.recipe.map(lambda r: RECIPES.get(r, r)), "depth": bn.depth,
+        "BN channels": bn.bn_channels, "dead channels": bn.dead, "dead (%)": (100 * bn.dead_fraction).round(1),
+        "mean g²": bn.kernel_noise_gain.round(1), "dead share of g² (%)": (100 * bn.dead_gain_share).round(0),
+        "sites with zero-centred γ": [f"{z} of {n}" for z, n in zip(bn.zero_centred_sites, bn.bn_sites)]})
+
+
+def surgery_table(effect: pd.DataFrame) -> pd.DataFrame:
+    """:func:`surgery_effect` as the chapter shows it."""
+    return pd.DataFrame({
+        "model": effect.model, "noise on": effect.targets, "silenced channels": effect.silenced_channels,
+        "eq. 14 before (%)": (100 * effect.before).round(1), "after (%)": (100 * effect.after).round(1),
+        "change (pp) [95% CI]": [_interval_pp(r.change, r.change_lo, r.change_hi) for r in effect.itertuples()],
+        "clean before → after (%)": [f"{100 * r.clean_before:.1f} → {100 * r.clean_after:.1f}" for r in effect.itertuples()],
+        "images changed": effect.clean_changed_images, "McNemar p": effect.clean_p.map("{:.2g}".format)})
+
+
+def penalty_table(penalty: pd.DataFrame) -> pd.DataFrame:
+    """:func:`bn_penalty_by_recipe` as the chapter shows it."""
+    return pd.DataFrame({
+        "recipe": penalty.recipe.map(lambda r: RECIPES.get(r, r)), "depth": penalty.depth, "noise on": penalty.condition,
+        "BN (%)": (100 * penalty.bn).round(1), "no BN (%)": (100 * penalty.no_bn).round(1),
+        "BN − no BN (pp) [95% CI]": [_interval_pp(r.penalty, r.lo, r.hi) for r in penalty.itertuples()]})
