@@ -25,4 +25,4 @@ from .devices import EFFECT_KEYS, TIME_LABELS, bn_penalty, bn_penalty_by_site, l
 from .partial_bn import bn_count_claims, bn_count_table, committed_searches, design_summary, front_run_ids, pareto_front, placement_comparison  # noqa: F401
 from .noise_aware import noise_aware_accuracy, noise_aware_claims, noise_aware_effect, noise_aware_summary  # noqa: F401
 from .mitigations import mitigation_recommendation  # noqa: F401
-from .mechanism import CONDITIONS, RECIPES, bn_penalty_by_recipe, deepest_bn_models, depth_trend, diagnostics_table, factor_table, penalty_table, surgery_table, intervention_eq14, load_mechanism, mechanism_claims, mechanism_findings, surgery_effect, training_status  # noqa: F401
+from .mechanism import CONDITIONS, RECIPES, bn_penalty_by_recipe, convention_effect, deepest_bn_models, depth_trend, diagnostics_table, factor_table, penalty_table, surgery_table, intervention_eq14, load_mechanism, mechanism_claims, mechanism_findings, surgery_effect, training_status  # noqa: F401
