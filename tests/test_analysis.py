@@ -63,19 +63,29 @@ def test_tables_show_ours_beside_the_paper():
     assert t4.loc[("ResNet-32", "BN"), ("CIFAR-10", "paper")] == "54.69"
 
 
+def seeded(make, seeds=3, **kw):
+    """``make(seed=s, **kw)`` for each training seed s, labelled with it: several trained models per arm."""
+    return pd.concat([make(seed=s, **kw).assign(seed=s) for s in range(seeds)], ignore_index=True)
+
+
 def test_bn_effect_and_claims_on_a_known_answer():
     noise = synthetic_noise(bn_drop=0.5, nobn_drop=0.1)
     effect = analysis.bn_effect(noise)
     assert (effect.ci_hi_pp < 0).all() and len(effect) == 3
-    claims = analysis.claims_checklist(noise).set_index("id")
+    one = analysis.claims_checklist(noise).set_index("id")
+    for claim in ("bn-loses-larger-fraction", "bn-higher-clean-accuracy"):
+        assert one.loc[claim, "verdict"] == "one model per arm: no inference over training", claim
+    assert "over the noise draws of one model per arm" in one.loc["bn-loses-larger-fraction", "evidence"]
+    claims = analysis.claims_checklist(seeded(synthetic_noise, bn_drop=0.5, nobn_drop=0.1)).set_index("id")
     assert claims.loc["bn-loses-larger-fraction", "verdict"] == "supported"
+    assert "(3 and 3 seeds)" in claims.loc["bn-loses-larger-fraction", "evidence"]
     assert claims.loc["table-iv-bn-lower", "verdict"].startswith("supported")
     assert claims.loc["bn-higher-clean-accuracy", "verdict"] == "supported"
     assert claims.loc["harder-task-degrades-more", "verdict"] == "not testable in this study"
     assert list(claims.index) == list(analysis.CLAIMS), "one row per registered claim"
-    reversed_claims = analysis.claims_checklist(synthetic_noise(bn_drop=0.1, nobn_drop=0.5)).set_index("id")
+    reversed_claims = analysis.claims_checklist(seeded(synthetic_noise, bn_drop=0.1, nobn_drop=0.5)).set_index("id")
     assert reversed_claims.loc["bn-loses-larger-fraction", "verdict"] == "not supported"
-    same = analysis.claims_checklist(synthetic_noise(bn_drop=0.3, nobn_drop=0.3, repeats=3)).set_index("id")
+    same = analysis.claims_checklist(seeded(synthetic_noise, bn_drop=0.3, nobn_drop=0.3, repeats=3)).set_index("id")
     assert same.loc["bn-loses-larger-fraction", "verdict"] == "inconclusive"
 
 
@@ -260,22 +270,54 @@ def pairs_noise(gaps, repeats=10, spread=0.02, clean=(0.9, 0.85), seed=0):
 
 
 def test_the_bn_claim_is_one_corrected_test_per_model():
-    one_of_five = analysis.claims_checklist(pairs_noise({20: 0.05, 32: 0.0, 44: 0.0, 56: 0.0, 110: 0.0}))
+    one_of_five = analysis.claims_checklist(seeded(pairs_noise, gaps={20: 0.05, 32: 0.0, 44: 0.0, 56: 0.0, 110: 0.0}))
     row = one_of_five.set_index("id").loc["bn-loses-larger-fraction"]
     assert row.verdict == "partly supported" and "Holm p" in row.evidence
-    against = analysis.claims_checklist(pairs_noise({20: -0.05, 32: -0.05, 44: 0.0}))
+    against = analysis.claims_checklist(seeded(pairs_noise, gaps={20: -0.05, 32: -0.05}))
     assert against.set_index("id").loc["bn-loses-larger-fraction", "verdict"] == "not supported"
+    # ResNet-20 with seeds, ResNet-56 with one model per arm: tested at 20, reported at 56 with the seeds' spread
+    mixed = pd.concat([seeded(pairs_noise, gaps={20: 0.05}), pairs_noise({56: 0.05}).assign(seed=0)])
+    row = analysis.claims_checklist(mixed).set_index("id").loc["bn-loses-larger-fraction"]
+    assert row.verdict == "supported" and "ResNet-56 vs no BN: -5." in row.evidence
+    assert "over the noise draws of one model per arm" in row.evidence and "seed-to-seed SD" in row.evidence
+
+
+def test_the_depth_and_flatness_claims_are_tested_over_trained_models():
+    """One model per depth at two depths: no slope over models; three seeds at 20 and one at 56: a
+    slope over four models. "Flat" is an equivalence test with the margin written in the claim."""
+    two = claims_by_id(pairs_noise({20: 0.0, 56: 0.0}))
+    assert two.loc["shallower-bn-more-robust", "verdict"] == "one model per arm: no inference over training"
+    assert two.loc["no-bn-flat-over-depth", "verdict"] == "one model per arm: no inference over training"
+    flat = claims_by_id(pd.concat([seeded(pairs_noise, gaps={20: 0.0}), pairs_noise({56: 0.0}, seed=9).assign(seed=0)]))
+    assert flat.loc["no-bn-flat-over-depth", "verdict"] == "supported" and "margin ±2 pp" in flat.loc[
+        "no-bn-flat-over-depth", "evidence"]
+    steep = pd.concat([seeded(pairs_noise, gaps={20: 0.0}), pairs_noise({56: 0.0}, seed=9).assign(seed=0)])
+    steep.loc[(steep.model == "ResNet-56") & (steep.variant == "no BN") & (steep.eta > 0), "normalized_accuracy"] += 0.06
+    assert claims_by_id(steep).loc["no-bn-flat-over-depth", "verdict"] == "not supported"
+    assert "±2 pp" in analysis.CLAIMS["no-bn-flat-over-depth"].wording
+
+
+def claims_by_id(noise):
+    return analysis.claims_checklist(noise).set_index("id")
 
 
 def test_the_eta_10_claim_needs_a_difference_beyond_its_draws():
     """BN 0.01 pp below no BN at eta = 10% (as the paper-accuracy study once measured) is no support."""
-    def at10_verdict(bn_shift, spread):
-        noise = pairs_noise({20: 0.0}, clean=(0.9, 0.9), spread=spread)
-        noise.loc[(noise.variant == "BN") & (noise.eta == 0.1), "accuracy"] += bn_shift
+    def at10_verdict(bn_shift, spread, seeds=3):
+        noise = seeded(pairs_noise, seeds, gaps={20: 0.0}, clean=(0.9, 0.9), spread=spread)
+        noise.loc[(noise.variant == "BN") & (noise.eta == 0.1), "normalized_accuracy"] += bn_shift
         return analysis.claims_checklist(noise).set_index("id").loc["bn-below-no-bn-at-10", "verdict"]
     assert at10_verdict(-0.0001, spread=0.02) == "inconclusive"
     assert at10_verdict(-0.05, spread=0.005) == "supported"
     assert at10_verdict(+0.05, spread=0.005) == "not supported"
+    assert at10_verdict(-0.05, spread=0.005, seeds=1) == "one model per arm: no inference over training"
+
+
+def test_a_clean_accuracy_gap_is_no_robustness_verdict():
+    """BN 5 points lower in clean accuracy and in raw accuracy at 10%, but keeping the same fraction:
+    the eta = 10% claim compares normalised accuracy and finds nothing."""
+    noise = seeded(pairs_noise, gaps={20: 0.0}, clean=(0.85, 0.9), spread=0.005)
+    assert analysis.claims_checklist(noise).set_index("id").loc["bn-below-no-bn-at-10", "verdict"] == "inconclusive"
 
 
 def test_an_untrained_comparator_is_left_out_of_every_claim():

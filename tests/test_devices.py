@@ -138,19 +138,25 @@ def test_the_evaluation_exports_tidy_tables_and_resumes(committed, data_root, mo
     assert "Both together** (paper" in text
 
 
-def synthetic(bn_penalty_pp: float, draws: int = 10) -> pd.DataFrame:
-    """A device noise table of one model whose BN arm loses ``bn_penalty_pp`` more (noisy draws)."""
+def synthetic(bn_penalty_pp: float, draws: int = 10, seeds: int = 3) -> pd.DataFrame:
+    """A device noise table of one model (``seeds`` training seeds per arm) whose BN arm loses
+    ``bn_penalty_pp`` more (noisy draws)."""
     rng = np.random.default_rng(0)
     rows = []
     for variant, bn, loss in (("BN", "all", 0.2 + bn_penalty_pp / 100), ("no BN", "none", 0.2)):
-        for level in (0.1, 0.2):
-            for repeat in range(draws):
-                normalized = 1 - loss * level / 0.2 + rng.normal(0, 0.005)
-                rows.append(dict(run_id=variant, noise_model="multiplicative", targets="kernels", level_name="eta",
-                                 level=level, eta=level, repeat=repeat, accuracy=0.9 * normalized, clean_accuracy=0.9,
-                                 normalized_accuracy=normalized, dataset="cifar10", model="ResNet-20",
-                                 variant=variant, bn=bn, seed=0))
+        for seed in range(seeds):
+            for level in (0.1, 0.2):
+                for repeat in range(draws):
+                    normalized = 1 - loss * level / 0.2 + rng.normal(0, 0.005)
+                    rows.append(dict(run_id=f"{variant}{seed}", noise_model="multiplicative", targets="kernels",
+                                     level_name="eta", level=level, eta=level, repeat=repeat, accuracy=0.9 * normalized,
+                                     clean_accuracy=0.9, normalized_accuracy=normalized, dataset="cifar10",
+                                     model="ResNet-20", variant=variant, bn=bn, seed=seed))
     return pd.DataFrame(rows)
+
+
+def test_one_model_per_arm_gets_no_verdict_over_training():
+    assert analysis.bn_penalty(synthetic(5, seeds=1)).verdict.iloc[0] == "one model per arm: no inference over training"
 
 
 @pytest.mark.parametrize("penalty_pp, verdict", [(5, "supported"), (-5, "not supported"), (0, "inconclusive")])

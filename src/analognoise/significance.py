@@ -12,6 +12,9 @@ from scipy import stats
 
 SUPPORTED, PARTLY, NOT_SUPPORTED, INCONCLUSIVE, UNTESTABLE = (
     "supported", "partly supported", "not supported", "inconclusive", "not testable in this study")
+#: the verdict of a claim about models (BN vs no BN, depth, ...) where an arm has one trained model:
+#: its noise draws give that model's interval, never an inference over training
+ONE_MODEL = "one model per arm: no inference over training"
 #: rank correlations over at most this many points get an exact permutation p-value
 EXACT_UP_TO = 8
 
@@ -104,6 +107,18 @@ def slope(x, y, confidence: float = 0.95) -> tuple[float, float, float]:
     fit = stats.linregress(np.asarray(x, float), np.asarray(y, float))
     half = stats.t.ppf(0.5 + confidence / 2, len(x) - 2) * fit.stderr
     return float(fit.slope), float(fit.slope - half), float(fit.slope + half)
+
+
+def equivalence(estimate_lo_hi: tuple[float, float, float], margin: float) -> int:
+    """Two one-sided tests from an estimate's (1 - 2 alpha) interval (a 90% interval for tests at
+    5%): +1 if the interval lies within (-margin, +margin) (equivalent), -1 if it lies wholly
+    beyond the margin on one side (different by more than the margin), 0 otherwise."""
+    _, lo, hi = estimate_lo_hi
+    if -margin < lo and hi < margin:
+        return 1
+    if lo >= margin or hi <= -margin:
+        return -1
+    return 0
 
 
 def direction(lo: float, hi: float, expected_sign: int) -> int:

@@ -1,6 +1,12 @@
 """The paper's claims as objects: an id, the paper's section and wording, what a study needs to
 test it, and a function returning its evidence from a study's noise table; the checklist runs
 every claim on a study. Tests and pages look claims up by id, never by position.
+
+The unit of replication (the method chapter's rule): a claim about *models* (BN vs no BN, depth,
+BN count, recipe) is tested over trained models, i.e. training seeds; the noise draws of one
+model give its own interval only. Where an arm has one trained model the verdict is
+:data:`~analognoise.significance.ONE_MODEL`, with the draw interval and, where other models have
+several seeds, their seed-to-seed spread, stated as such. Each claim's wording says its test.
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics
-from ..significance import SUPPORTED, UNTESTABLE, direction, holm, slope, verdict, welch
+from ..significance import ONE_MODEL, SUPPORTED, UNTESTABLE, direction, equivalence, holm, slope, verdict, welch
 from .paper import DATASET_LABELS, paper_table4
 from .tables import budget_caveat, eq14, summarize, untrained_runs
 
@@ -28,6 +34,7 @@ class Evidence:
     text: str
     failed: int | None = None
     size_note: str = ""
+    one_model: bool = False  # data, but one trained model per arm: nothing to test over training
 
 
 @dataclass(frozen=True)
@@ -42,11 +49,11 @@ class Claim:
 
     def check(self, study: "Study") -> dict:
         found = self.evidence(study)
-        said = verdict(found.passed, found.total, found.failed)
+        said = ONE_MODEL if found.total == 0 and found.one_model else verdict(found.passed, found.total, found.failed)
         if found.size_note and said == SUPPORTED:
             said = f"{said} ({found.size_note})"
         return dict(id=self.id, section=self.section, claim=self.wording, verdict=said,
-                    evidence=found.text if found.total else f"needs {self.needs}")
+                    evidence=found.text if found.total or found.one_model else f"needs {self.needs}")
 
 
 class Study:
@@ -75,6 +82,27 @@ class Study:
                 for other in ("no BN", "partial BN") if (d, m, other) in self.clean.index]
 
 
+def per_seed(rows: pd.DataFrame, column: str = "normalized_accuracy") -> np.ndarray:
+    """One value per training seed: the mean ``column`` of each seed's rows. Over the rows of the
+    non-zero etas (the same draws at each) that is each seed's eq. 14; over one eta's rows, its mean
+    there."""
+    return rows.groupby("seed")[column].mean().to_numpy()
+
+
+def seed_spread(noise: pd.DataFrame) -> str:
+    """The seed-to-seed standard deviation of eq. 14 (pp) of every model and variant trained with
+    several seeds, as a labelled prior for the comparisons that have one model per arm ("" if none)."""
+    spreads = [f"{m} {v} {100 * per_seed(g).std(ddof=1):.1f} pp ({g.seed.nunique()} seeds)"
+               for (m, v), g in noise[noise.eta > 0].groupby(["model", "variant"]) if g.seed.nunique() > 1]
+    return "seed-to-seed SD of eq. 14 where measured: " + ", ".join(spreads) if spreads else ""
+
+
+def _one_model_text(label: str, a: np.ndarray, b: np.ndarray, digits: int) -> str:
+    diff, lo, hi, _ = welch(a, b)
+    return (f"{label} {100 * diff:+.{digits}f} pp [{100 * lo:+.{digits}f}, {100 * hi:+.{digits}f}] over the noise "
+            "draws of one model per arm")
+
+
 def checked(id: str, section: str, wording: str, needs: str, evidence: Evidence) -> dict:
     """A claims-table row for evidence a topic's checklist computed in place (the theory and
     companion studies): the same verdicts and columns as :func:`claims_checklist`."""
@@ -93,13 +121,28 @@ def claim(id: str, section: str, wording: str, needs: str):
     return register
 
 
-@claim("bn-higher-clean-accuracy", "IV-1, IV-2", "Models with BN have a higher clean (eta = 0) accuracy than without BN.",
+@claim("bn-higher-clean-accuracy", "IV-1, IV-2",
+       "Models with BN have a higher clean (eta = 0) accuracy than without BN (per-seed clean accuracy, "
+       "one Welch test per model over its training seeds, Holm-corrected across models).",
        "a model trained both with and without BN")
 def _bn_higher_clean_accuracy(study: Study) -> Evidence:
-    clean = study.clean
-    return Evidence(sum(clean[(d, m, "BN")] > clean[(d, m, v)] for d, m, v in study.pairs), len(study.pairs),
-                    "; ".join(f"{DATASET_LABELS[d]} {m}: BN {100 * clean[(d, m, 'BN')]:.2f}% vs {v} "
-                              f"{100 * clean[(d, m, v)]:.2f}%" for d, m, v in study.pairs))
+    clean_rows = study.noise[study.noise.eta == 0]
+    tests, single = [], []
+    for d, m, v in study.pairs:
+        bn, other = (clean_rows[(clean_rows.dataset == d) & (clean_rows.model == m) & (clean_rows.variant == w)]
+                     for w in ("BN", v))
+        if bn.seed.nunique() > 1 and other.seed.nunique() > 1:
+            tests.append((f"{m}: BN minus {v} ({bn.seed.nunique()} and {other.seed.nunique()} seeds)",
+                          *welch(per_seed(bn, "accuracy"), per_seed(other, "accuracy"))))
+        else:
+            single.append(f"{DATASET_LABELS[d]} {m}: BN {100 * study.clean[(d, m, 'BN')]:.2f}% vs {v} "
+                          f"{100 * study.clean[(d, m, v)]:.2f}% (one model each: no test over training)")
+    adjusted = holm([t[-1] for t in tests]) if tests else []
+    text = [f"{label} {100 * diff:+.2f} pp [{100 * lo:+.2f}, {100 * hi:+.2f}], Holm p = {p:.2g}"
+            for (label, diff, lo, hi, _), p in zip(tests, adjusted)]
+    return Evidence(sum(t[1] > 0 and p < 0.05 for t, p in zip(tests, adjusted)), len(tests),
+                    "; ".join(text + single), failed=sum(t[1] < 0 and p < 0.05 for t, p in zip(tests, adjusted)),
+                    one_model=bool(single) and not tests)
 
 
 @claim("accuracy-falls-with-eta", "IV-1", "Accuracy decreases as the noise factor eta grows, with and without BN.",
@@ -132,72 +175,129 @@ def _bn_lower_by_model(tests: list[tuple], digits: int) -> Evidence:
 
 @claim("bn-loses-larger-fraction", "IV-1, IV-2, VI",
        "BN models lose a larger fraction of their accuracy under noise than the same models without BN "
-       "(eq. 14 over its draws, BN minus no BN, one Welch test per model, Holm-corrected across models).",
+       "(eq. 14 per training seed, BN minus no BN, one Welch test per model over its seeds, Holm-corrected "
+       "across models).",
        "BN and no-BN runs of one model")
 def _bn_loses_larger_fraction(study: Study) -> Evidence:
-    tests = []
+    tests, single = [], []
     noise = study.noise
     for (d, m), g in noise[noise.eta > 0].groupby(["dataset", "model"]):
         bn = g[g.variant == "BN"]
         for other_variant in ("no BN", "partial BN"):
             other = g[g.variant == other_variant]
-            if len(bn) and len(other):
-                tests.append((f"{m} vs {other_variant}:",
-                              *welch(metrics.eq14_per_repeat(bn), metrics.eq14_per_repeat(other))))
-    return _bn_lower_by_model(tests, digits=1)
+            if not (len(bn) and len(other)):
+                continue
+            if bn.seed.nunique() > 1 and other.seed.nunique() > 1:
+                tests.append((f"{m} vs {other_variant} ({bn.seed.nunique()} and {other.seed.nunique()} seeds):",
+                              *welch(per_seed(bn), per_seed(other))))
+            else:
+                single.append(_one_model_text(f"{m} vs {other_variant}:", metrics.eq14_per_repeat(bn),
+                                              metrics.eq14_per_repeat(other), 1))
+    return _with_single(_bn_lower_by_model(tests, digits=1), single, noise)
+
+
+def _with_single(found: Evidence, single: list[str], noise: pd.DataFrame) -> Evidence:
+    """``found`` (the seed-level tests) with the one-model comparisons added to its text, labelled,
+    and the seed-to-seed spread where seeds exist; one-model evidence alone gives :data:`ONE_MODEL`."""
+    if single:
+        spread = seed_spread(noise)
+        found.text = "; ".join(t for t in (found.text, *single, spread) if t)
+        found.one_model = not found.total
+    return found
 
 
 @claim("bn-below-no-bn-at-10", "IV-1",
-       "By eta = 10% the BN models' absolute accuracy has fallen below the no-BN models' (most models; "
-       "accuracy at 10% over its draws, or its training seeds, one Welch test per model, Holm-corrected).",
+       "By eta = 10% the BN models have kept less of their accuracy than the no-BN models (normalised accuracy, "
+       "eq. 13, at 10%, so that a gap in clean accuracy is not counted; per training seed, one Welch test per "
+       "model over its seeds, Holm-corrected).",
        "eta = 10% and BN / no-BN pairs")
 def _bn_below_at_10(study: Study) -> Evidence:
     at10 = study.noise[np.isclose(study.noise.eta, 0.1)]
-    tests = []
+    tests, single = [], []
     for d, m, v in study.pairs:
         bn, other = (at10[(at10.dataset == d) & (at10.model == m) & (at10.variant == w)] for w in ("BN", v))
-        if len(bn) and len(other):
-            tests.append((f"{m}: BN minus {v}",
-                          *welch(metrics.samples(bn, "accuracy"), metrics.samples(other, "accuracy"))))
-    return _bn_lower_by_model(tests, digits=2)
+        if not (len(bn) and len(other)):
+            continue
+        if bn.seed.nunique() > 1 and other.seed.nunique() > 1:
+            tests.append((f"{m}: BN minus {v} ({bn.seed.nunique()} and {other.seed.nunique()} seeds)",
+                          *welch(per_seed(bn), per_seed(other))))
+        else:
+            single.append(_one_model_text(f"{m}: BN minus {v}", bn.normalized_accuracy.to_numpy(),
+                                          other.normalized_accuracy.to_numpy(), 2))
+    return _with_single(_bn_lower_by_model(tests, digits=2), single, study.noise)
+
+
+def _per_model(rows: pd.DataFrame, eta: float | None = None) -> list[tuple[int, float]]:
+    """(depth, value) per trained model of ResNet rows: eq. 14, or the normalised accuracy at ``eta``."""
+    out = []
+    for (model, _), g in rows.groupby(["model", "seed"]):
+        g = g if eta is None else g[np.isclose(g.eta, eta)]
+        if len(g):
+            value = metrics.eq14_per_repeat(g).mean() if eta is None else g.normalized_accuracy.mean()
+            out.append((int(model.split("-")[1]), float(value)))
+    return out
 
 
 @claim("shallower-bn-more-robust", "IV-1, IV-2",
        "Among BN ResNets, shallower models are more noise-resistant than deeper ones (they have fewer BN layers): "
-       "the slope of eq. 14 over depth is below 0.", "BN ResNets of two or more depths")
+       "the slope of eq. 14 over depth is below 0 (least squares over the trained models, one point per model "
+       "and training seed; at least three models at two depths).", "BN ResNets of two or more depths")
 def _shallower_more_robust(study: Study) -> Evidence:
     noise = study.noise
     bn_resnets = noise[(noise.variant == "BN") & noise.model.str.startswith("ResNet") & (noise.eta > 0)]
     passed = failed = total = 0
-    text = []
+    text, one_model = [], False
     for dataset, g in bn_resnets.groupby("dataset"):
         if g.model.nunique() < 2:
             continue
-        per_draw = [(int(m.split("-")[1]), value) for m, run in g.groupby("model") for value in metrics.eq14_per_repeat(run)]
-        slope_pp, lo, hi = (100 * v for v in slope([x for x, _ in per_draw], [y for _, y in per_draw]))
+        models = _per_model(g)
+        means = {m: metrics.eq14_per_repeat(run).mean() for m, run in g.groupby("model")}
+        by_depth = f"{DATASET_LABELS[dataset]}: eq. 14 by depth " + ", ".join(
+            f"{m} {100 * a:.1f}%" for m, a in sorted(means.items(), key=lambda kv: int(kv[0].split("-")[1])))
+        if len(models) < 3:
+            one_model = True
+            text.append(by_depth + " (one model per depth: no slope over models)")
+            continue
+        slope_pp, lo, hi = (100 * v for v in slope([x for x, _ in models], [y for _, y in models]))
         sign = direction(lo, hi, expected_sign=-1)
         total, passed, failed = total + 1, passed + (sign == 1), failed + (sign == -1)
-        means = {m: metrics.eq14_per_repeat(run).mean() for m, run in g.groupby("model")}
-        text.append(f"{DATASET_LABELS[dataset]}: eq. 14 by depth " + ", ".join(
-            f"{m} {100 * a:.1f}%" for m, a in sorted(means.items(), key=lambda kv: int(kv[0].split("-")[1])))
-            + f"; slope {slope_pp:+.3f} pp per layer, 95% CI [{lo:+.3f}, {hi:+.3f}] over the draws")
-    return Evidence(passed, total, "; ".join(text), failed=failed)
+        text.append(by_depth + f"; slope {slope_pp:+.3f} pp per layer, 95% CI [{lo:+.3f}, {hi:+.3f}] over "
+                    f"{len(models)} trained models")
+    return Evidence(passed, total, "; ".join(text), failed=failed, one_model=one_model)
+
+
+#: "flat over depth" means: the fitted change of the normalised accuracy at eta = 10% between the
+#: shallowest and the deepest model lies within this many points (fixed before the results)
+FLAT_MARGIN_PP = 2.0
 
 
 @claim("no-bn-flat-over-depth", "IV-1", "Without BN, ResNets' normalised accuracy at eta = 10% is about constant over "
-       "depth (here: spread < 5 pp).", "no-BN ResNets of two or more depths")
+       f"depth: the fitted change from the shallowest to the deepest model is within ±{FLAT_MARGIN_PP:g} pp (two "
+       "one-sided tests at 5%: its 90% interval, over the trained models, inside the margin).",
+       "no-BN ResNets of two or more depths")
 def _no_bn_flat(study: Study) -> Evidence:
-    summary = study.summary
-    n10 = summary[np.isclose(summary.eta, 0.1) & (summary.variant != "BN") & summary.model.str.startswith("ResNet")]
-    passed, total, text = 0, 0, []
-    for dataset, g in n10.groupby("dataset"):
+    noise = study.noise
+    no_bn = noise[(noise.variant != "BN") & noise.model.str.startswith("ResNet")]
+    passed = failed = total = 0
+    text, one_model = [], False
+    for dataset, g in no_bn.groupby("dataset"):
         if g.model.nunique() < 2:
             continue
-        total += 1
-        spread = g.normalized_accuracy.max() - g.normalized_accuracy.min()
-        passed += bool(spread < 0.05)
-        text.append(f"{DATASET_LABELS[dataset]}: normalised accuracy at 10% spans {100 * spread:.1f} pp over depths")
-    return Evidence(passed, total, "; ".join(text))
+        models = _per_model(g, eta=0.1)
+        depths = [d for d, _ in models]
+        if len(models) < 3:
+            one_model = True
+            text.append(f"{DATASET_LABELS[dataset]}: normalised accuracy at 10% " + ", ".join(
+                f"ResNet-{d} {100 * v:.1f}%" for d, v in sorted(models)) + " (one model per depth: no test over models)")
+            continue
+        span = max(depths) - min(depths)
+        change = tuple(100 * span * v for v in slope(depths, [v for _, v in models], confidence=0.90))
+        sign = equivalence(change, FLAT_MARGIN_PP)
+        total, passed, failed = total + 1, passed + (sign == 1), failed + (sign == -1)
+        text.append(f"{DATASET_LABELS[dataset]}: fitted change over depths {min(depths)}-{max(depths)} "
+                    f"{change[0]:+.1f} pp, 90% CI [{change[1]:+.1f}, {change[2]:+.1f}] over {len(models)} trained models "
+                    f"(margin ±{FLAT_MARGIN_PP:g} pp)")
+    return Evidence(passed, total, "; ".join(text), failed=failed, one_model=one_model)
 
 
 @claim("harder-task-degrades-more", "IV-3, VI",
