@@ -43,6 +43,7 @@ from .params import (
     validate_theory_params,
 )
 from .paths import RUNS_DIR, STUDIES_DIR, resolve
+from .schema import check_study
 
 GRID_KEYS = ("dataset", "model", "bn", "seed")
 #: what a study commits of its finished runs' weights (``weights:``; default ``all``): every run's,
@@ -103,6 +104,7 @@ def load_study(study) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"study config {path} does not exist")
     config = yaml.safe_load(path.read_text())
+    check_study(config, str(path))
     config["path"] = str(path)
     if path.name == "study.yaml":
         config["results_dir"] = str(path.parent)
