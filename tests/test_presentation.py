@@ -15,3 +15,10 @@ def test_constant_columns_go_to_the_caption_and_the_index_is_hidden():
     kept = publication_table(table, "T.", keep=["batch_size"]).to_html()
     assert "Same in every row" not in kept
     assert constant_columns(table.head(1)) == {}
+
+
+def test_the_findings_box_quotes_every_paragraph():
+    from analognoise.presentation import findings_box
+
+    box = findings_box("**One.** First.\n\nSecond\nline.")
+    assert box.splitlines() == ["> **What this chapter finds**", ">", "> **One.** First.", ">", "> Second line."]

@@ -35,3 +35,10 @@ def publication_table(table: pd.DataFrame, caption: str, keep=(), precision: int
               .set_caption(caption).set_table_styles(TABLE_STYLES))
     wrapped = [c for c in wrap if c in shown.columns]
     return styled.set_properties(subset=wrapped, **{"white-space": "normal", "min-width": "24em"}) if wrapped else styled
+
+
+def findings_box(text: str) -> str:
+    """A chapter's "What this chapter finds" box as Markdown (a block quote, which notebook
+    outputs render as they are): ``text``'s paragraphs under the heading."""
+    body = "\n>\n".join("> " + paragraph.replace("\n", " ") for paragraph in text.split("\n\n") if paragraph)
+    return "> **What this chapter finds**\n>\n" + body
