@@ -236,10 +236,18 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
             pd.concat(recalibration_tables, ignore_index=True).to_csv(folder / "recalibration.csv", index=False)
         if sensitivity_tables:
             pd.concat(sensitivity_tables, ignore_index=True).to_csv(folder / "sensitivity.csv", index=False)
-        provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                          machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
-                          frameworks=f"keras {keras.__version__} ({keras.backend.backend()})",
-                          seconds=round(time.perf_counter() - started, 1),
-                          regenerate=f"make device DEVICE_CONFIG={os.path.relpath(resolve(config_file), project_root())}")
-        (folder / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
+        write_provenance(folder, started, f"make device DEVICE_CONFIG={os.path.relpath(resolve(config_file), project_root())}")
     return dest
+
+
+def write_provenance(folder: Path, started: float, regenerate: str) -> None:
+    """``folder/provenance.yaml``: when and where a results folder was made, with which Keras, in
+    how many seconds since ``started`` (a :func:`time.perf_counter` value), and the command that
+    makes it again."""
+    import keras
+
+    provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                      machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                      frameworks=f"keras {keras.__version__} ({keras.backend.backend()})",
+                      seconds=round(time.perf_counter() - started, 1), regenerate=regenerate)
+    (folder / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))

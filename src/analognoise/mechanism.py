@@ -25,7 +25,6 @@ clean accuracy) and ``provenance.yaml``. Each (model, condition) table is kept i
 from __future__ import annotations
 
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -109,7 +108,7 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
     """Run the config (see the module docstring) and write ``results/<name>/`` (or ``dest``)."""
     import keras
 
-    from .devicenoise import kept_table, tidy_levels
+    from .devicenoise import kept_table, tidy_levels, write_provenance
     from .diagnostics import model_summary, site_table
     from .models import bn_sites, fold_batchnorm, silence_dead_channels
     from .noise import Evaluator, noise_grid
@@ -161,12 +160,8 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
         pd.concat(noise_tables, ignore_index=True).to_csv(folder / "noise.csv", index=False)
         with open(folder / "clean.npz", "wb") as f:
             np.savez_compressed(f, **{k: np.packbits(v) for k, v in clean.items()}, images=len(y))
-        provenance = dict(exported=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                          machine=f"{platform.machine()}, {os.cpu_count()} CPU cores",
-                          frameworks=f"keras {keras.__version__} ({keras.backend.backend()})",
-                          seconds=round(time.perf_counter() - started, 1),
-                          regenerate=f"make mechanism MECHANISM_CONFIG={os.path.relpath(resolve(config_file), project_root())}")
-        (folder / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
+        write_provenance(folder, started,
+                         f"make mechanism MECHANISM_CONFIG={os.path.relpath(resolve(config_file), project_root())}")
     return dest
 
 

@@ -36,6 +36,12 @@ RECIPES = {"keras-200": "Keras example, 200 epochs (CrossSim)", "keras-30": "Ker
 CLEAN_MARGIN_PP = 0.5
 
 
+def _all_or_some(flags) -> str:
+    """Supported if every check passed, partly if some did, not supported if none did."""
+    flags = list(flags)
+    return SUPPORTED if all(flags) else (PARTLY if any(flags) else NOT_SUPPORTED)
+
+
 def load_mechanism(folder="results/mechanism") -> dict[str, pd.DataFrame]:
     """The mechanism study's tables: ``models``, ``sites``, ``noise`` (its level column read as
     ``eta``, the paper's), and ``clean`` (``"<model>|<variant>"`` -> which test image is right)."""
@@ -182,7 +188,7 @@ def mechanism_claims(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -> 
         keeps = (np.abs(kept.clean_after - kept.clean_before) * 100 <= CLEAN_MARGIN_PP) & (kept.clean_p >= 0.05)
         rows.append(dict(
             claim=f"Silencing dead channels keeps clean accuracy (within {CLEAN_MARGIN_PP} pp, McNemar p >= 0.05)",
-            verdict=SUPPORTED if keeps.all() else (PARTLY if keeps.any() else NOT_SUPPORTED),
+            verdict=_all_or_some(keeps),
             evidence="; ".join(f"{r.model}: {100 * r.clean_before:.1f} -> {100 * r.clean_after:.1f}% "
                                f"({r.clean_changed_images} images change, p = {r.clean_p:.2g})" for r in kept.itertuples()),
             unit="paired over the 1,000 test images"))
@@ -190,7 +196,7 @@ def mechanism_claims(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -> 
         lifted = kernels.change_lo > 0
         rows.append(dict(
             claim="Silencing dead channels lifts eq. 14 under kernel noise",
-            verdict=SUPPORTED if lifted.all() else (PARTLY if lifted.any() else NOT_SUPPORTED),
+            verdict=_all_or_some(lifted),
             evidence="; ".join(f"{r.model}: {100 * r.before:.1f} -> {100 * r.after:.1f}% "
                                f"({100 * r.change:+.1f} pp [{100 * r.change_lo:+.1f}, {100 * r.change_hi:+.1f}])"
                                for r in kernels.itertuples()),
@@ -226,7 +232,7 @@ def mechanism_claims(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -> 
         larger = convention.hi < 0
         rows.append(dict(
             claim="Noise relative to each tensor's size (σ = η·rms) makes BN's penalty larger than the paper's σ = η·std",
-            verdict=SUPPORTED if larger.all() else (PARTLY if larger.any() else NOT_SUPPORTED),
+            verdict=_all_or_some(larger),
             evidence="; ".join(f"{RECIPES.get(r.recipe, r.recipe)} ResNet-{r.depth}: penalty {100 * r.std_penalty:+.1f} pp "
                                f"(σ ∝ std) -> {100 * r.rms_penalty:+.1f} pp (σ ∝ rms), change {_interval_pp(r.change, r.lo, r.hi)}"
                                for r in convention.itertuples()),
