@@ -21,7 +21,7 @@ def stand_in(trains_from=None, needs=None, fails_at=()):
         if needs is not None:
             ok = set(needs) <= chosen
         else:
-            k = int(placement.split(":")[1])
+            k = len(chosen)  # first:K has K sites ("none" and "all" are first:0 and first:<all>, canonically)
             ok = k >= trains_from and k not in fails_at
         calls.append(placement)
         return bnsearch.Trial(placement, run_id(params), 0.8 if ok else 0.1, 2.3, 1.0 if ok else 2.3, ok)
