@@ -61,7 +61,7 @@ def test_a_network_that_never_trains_is_refused_before_bisection():
     trial = stand_in(trains_from=99)
     with pytest.raises(ValueError, match="does not train even with BN at all 21 sites"):
         bnsearch.minimum_first_k(PARAMS, trial)
-    assert trial.calls == ["first:21"]
+    assert trial.calls == ["all"]  # first:21, canonically
 
 
 def test_a_non_monotone_answer_is_reported():
@@ -83,7 +83,7 @@ def test_an_upper_bracket_searches_below_a_k_that_trains_and_reports_bn_everywhe
         bnsearch.minimum_first_k(PARAMS, trial)
     search = bnsearch.minimum_first_k(PARAMS, stand_in(trains_from=4, fails_at={len(SITES)}), upper=10)
     assert search.minimum == 4 and (4, len(SITES)) in search.violations
-    assert f"first:{len(SITES)}" in {t.placement for t in search.trials}
+    assert "all" in {t.placement for t in search.trials}  # first:<every site>, canonically
     with pytest.raises(ValueError, match="with BN on the first 3 sites"):
         bnsearch.minimum_first_k(PARAMS, stand_in(trains_from=4), upper=3)
     with pytest.raises(ValueError, match="upper must be"):
