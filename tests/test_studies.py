@@ -35,12 +35,12 @@ def test_adding_an_eta_keeps_every_run_and_adding_a_depth_adds_one():
     (lambda c: c["grid"].update(model=["resnet21"]), "6n\\+2"),
     (lambda c: c["grid"].update(model=["alexnet"]), "resnet<depth>"),
     (lambda c: c["noise"].update(etas=[-1]), "eta must be"),
-    (lambda c: c["noise"].update(sigma=1), "unknown noise settings"),
+    (lambda c: c["noise"].update(sigma=1), "unknown key `noise.sigma`"),
     (lambda c: c["noise"].update(noise_model="drift"), "noise_model name 'drift' is unknown"),
     (lambda c: c["noise"].update(noise_model={"name": "pcm", "nu": 0.1}), "has no setting nu"),
     (lambda c: c["grid"].pop("seed"), "needs seed"),
     (lambda c: c["grid"].update(bn=["all", "all"]), "same run twice"),
-    (lambda c: c.update(weights="pareto"), "weights must be one of all, front, none"),
+    (lambda c: c.update(weights="pareto"), "`weights`: Input should be .all., .front. or .none."),
 ])
 def test_bad_study_configs_are_refused(tmp_path, change, message):
     config = yaml.safe_load(studies.study_path("smoke").read_text())

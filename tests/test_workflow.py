@@ -36,7 +36,7 @@ def planned(output):
 
 
 def copy_of_the_project(work: Path) -> Path:
-    for name in ("Snakefile", "workflow", "notebooks", "book", "_config.yml", "results", "studies", "src"):
+    for name in ("Snakefile", "workflow", "notebooks", "book", "_config.yml", "references.bib", "results", "studies", "src"):
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, work / name)
     return work
 
