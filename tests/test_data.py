@@ -123,3 +123,30 @@ def test_the_source_of_a_rebuilt_copy_and_of_its_compact_subset_is_described(tmp
     described = data.describe_source(str(tmp_path))
     assert described.startswith("CIFAR-10 rebuilt, compact copy: the 10,000 training images of subset seed 0; "
                                 "test images 0-999"), described
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda path: path.write_bytes(path.read_bytes()[:1000]), "not a readable CIFAR batch"),   # truncated
+    (lambda path: path.write_text("not a pickle"), "not a readable CIFAR batch"),
+    (lambda path: path.write_bytes(__import__("pickle").dumps({b"data": np.zeros((5, 100), np.uint8),
+                                                                b"labels": [0] * 5})), r"expected uint8 images of shape \(N, 3072\)"),
+])
+def test_a_damaged_batch_file_is_refused_naming_it_and_the_fix(tmp_path, damage, message):
+    root = write_cifar10(tmp_path / "copy")
+    damaged = root / "cifar-10-batches-py" / "data_batch_3"
+    damage(damaged)
+    with pytest.raises(data.DamagedDatasetError, match=message) as error:
+        data.load_cifar("cifar10", root, download=False)
+    assert str(damaged) in str(error.value) and "rebuild.py" in str(error.value)
+
+
+def test_a_rebuilt_copy_is_checked_against_its_recorded_checksums(tmp_path):
+    root = write_cifar10(tmp_path / "copy")
+    folder = root / "cifar-10-batches-py"
+    record = {"md5": {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}}
+    (folder / "SOURCE.json").write_text(json.dumps(record))
+    assert data.load_cifar("cifar10", root, download=False).x_train.shape[0] == 300
+    with open(folder / "test_batch", "ab") as f:
+        f.write(b"x")  # still unpickles: only the recorded checksum can tell
+    with pytest.raises(data.DamagedDatasetError, match="test_batch: MD5 .* SOURCE.json records"):
+        data.load_cifar("cifar10", root, download=False)

@@ -142,6 +142,7 @@ def find_dataset(dataset: str, data_dir=None, download: bool = True) -> Path:
         for folder in (place / spec.folder, place):
             searched.append(folder)
             if _has_files(folder, spec):
+                _verify_once(folder)
                 return folder
     download_error = "download disabled"
     if download:
@@ -174,12 +175,57 @@ def _download(spec: DatasetSpec, target: Path) -> Path:
     return target / spec.folder
 
 
+#: how to get an intact copy again, said whenever a dataset file is refused
+REBUILD_HINT = ("delete the folder and let analognoise download the official archive again (its MD5 is checked), "
+                "or, for the rebuilt exact copy, rerun `python ../shared/datasets/cifar-10-exact/rebuild.py ... --force`")
+
+
+class DamagedDatasetError(ValueError):
+    """A dataset file that is truncated, not a CIFAR batch, or not the file its copy recorded."""
+
+
+def verify_recorded_checksums(folder: Path) -> None:
+    """A rebuilt copy records the MD5 of each of its files (``SOURCE.json``, ``md5``): check them
+    (DamagedDatasetError naming the file and the fix). Copies without a record are checked by
+    structure as they are read."""
+    record = Path(folder) / "SOURCE.json"
+    if not record.is_file():
+        return
+    import json
+
+    for name, expected in json.loads(record.read_text()).get("md5", {}).items():
+        path = Path(folder) / name
+        digest = hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+        if digest != expected:
+            raise DamagedDatasetError(f"{path}: MD5 {digest}, but SOURCE.json records {expected}: the file is "
+                                      f"damaged or partial. Fix: {REBUILD_HINT}")
+
+
+_VERIFIED: set = set()
+
+
+def _verify_once(folder: Path) -> None:
+    """:func:`verify_recorded_checksums` once per folder and process (while its files are unchanged)."""
+    key = (str(folder), tuple(p.stat().st_mtime_ns for p in sorted(Path(folder).iterdir()) if p.is_file()))
+    if key not in _VERIFIED:
+        verify_recorded_checksums(folder)
+        _VERIFIED.add(key)
+
+
 def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
-    images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    labels = np.asarray(batch[label_key], dtype=np.int64)
-    return images.transpose(0, 2, 3, 1), labels
+    """(images uint8 (N, 32, 32, 3), labels (N,)) of one python-format batch file; a file that does
+    not unpickle, or holds no (N, 3072) uint8 images with N labels, is refused naming it and the fix."""
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        data, labels = np.asarray(batch[b"data"]), np.asarray(batch[label_key], dtype=np.int64)
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise DamagedDatasetError(f"{path} is not a readable CIFAR batch ({type(error).__name__}: {error}): the "
+                                  f"file is damaged or partial. Fix: {REBUILD_HINT}") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8 or len(labels) != len(data) or labels.min() < 0:
+        raise DamagedDatasetError(f"{path}: expected uint8 images of shape (N, 3072) with N labels >= 0, got "
+                                  f"{data.dtype} {data.shape} and {len(labels)} labels. Fix: {REBUILD_HINT}")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 
 def subset_indices(labels: np.ndarray, size: int | None, seed: int) -> np.ndarray:
