@@ -289,7 +289,8 @@ def recalibration_summary(effect: pd.DataFrame, noise: pd.DataFrame) -> str:
                    "the no-BN model still keeps significantly more" if best.difference < 0 and best.p < 0.05 else
                    "the two are not distinguishable")
         no_bn = (f"no BN recalibrated alike: {100 * best.no_bn_eq14:.1f}%, {100 * none.no_bn_eq14:.1f}% without"
-                 if best.no_bn_calibration_images else f"no BN: {100 * best.no_bn_eq14:.1f}%")
+                 if best.no_bn_calibration_images else
+                 f"no BN: {100 * best.no_bn_eq14:.1f}%, uncalibrated: unequal budgets, it has nothing to recalibrate here")
         lines.append(f"- **{noise_model}**, {model}{_trained_with(train_noise)}, {DEPLOYMENTS.get(targets, targets)}: "
                      f"eq. 14 of the BN model "
                      f"{100 * none.bn_eq14:.1f}% without "
