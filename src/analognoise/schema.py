@@ -49,6 +49,13 @@ class Rule(_Strict):
     bn: Any = Field(description="the placement those points get")
 
 
+class Commit(_Strict):
+    """What ``make commit-runs`` may add to the repository."""
+
+    max_file_mb: float = Field(15.0, gt=0, description="no weights or training-state file over this size (MB)")
+    max_total_mb: float = Field(200.0, gt=0, description="a commit adding more weights and states than this is refused")
+
+
 class Study(_Strict):
     """A study config: a grid of training runs and one noise setting."""
 
@@ -68,6 +75,7 @@ class Study(_Strict):
     companions: list[str] = Field([], description="companion studies built with this one")
     weights: Literal["all", "front", "none"] = Field(
         "all", description="which finished runs' weights make commit-runs commits")
+    commit: Commit = Field(Commit(), description="size limits on what make commit-runs commits")
 
 
 #: the keys of a study's ``training:`` section: a preset, and every training parameter
