@@ -43,3 +43,10 @@ def test_every_committed_config_passes_and_the_reference_lists_every_key():
         assert key in keys, key
     assert keys["noise.repeats"]["default"] == "required" and keys["weights"]["default"] == "'all'"
     assert all(row["meaning"] for row in keys.values())
+
+
+def test_the_books_config_reference_is_current():
+    """The reference page is generated from the schema: regenerate it after changing the schema
+    (`python workflow/scripts/config_reference.py`)."""
+    assert (ROOT / "book" / "config_reference.md").read_text() == schema.reference_markdown()
+    assert "| `noise.repeats` | int | required |" in schema.reference_markdown()

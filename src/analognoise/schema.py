@@ -128,24 +128,67 @@ def check_study(config: dict, source: str = "the study config") -> None:
                          f"choose one of {', '.join(PRESETS)}")
 
 
+def _type_name(annotation) -> str:
+    text = str(annotation)
+    if text.startswith("<class '"):
+        text = text[len("<class '"):-2]
+    text = text.replace("typing.", "").replace("analognoise.schema.", "")
+    if text.startswith("Optional[") and text.endswith("]"):
+        text = text[len("Optional["):-1] + " | None"
+    return text
+
+
+def _training_meanings() -> dict[str, str]:
+    """Each training parameter's comment in the train notebook's parameters cell (where a user
+    sets them by hand), so the reference says what the notebook says."""
+    import json
+
+    from .paths import resolve
+
+    notebook = json.loads(resolve("notebooks/steps/train.ipynb").read_text())
+    cell = next(c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    meanings = {}
+    for line in "".join(cell["source"]).splitlines():
+        if "=" in line and "#" in line and not line.startswith((" ", "#")):
+            meanings[line.split("=")[0].strip()] = line.split("#", 1)[1].strip()
+    return meanings
+
+
 def reference() -> list[dict]:
     """Every key of a study config: ``key`` (dotted), ``type``, ``default`` ("required" where
-    there is none) and ``meaning``, from the schema itself (and the training parameters)."""
+    there is none) and ``meaning``, from the schema itself (and, for the training parameters,
+    the library's defaults with the train notebook's comments)."""
     rows = []
 
     def walk(model: type[BaseModel], prefix: str):
         for name, field in model.model_fields.items():
-            annotation = field.annotation
-            nested = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)
+            nested = [a for a in getattr(field.annotation, "__args__", (field.annotation,)) if isinstance(a, type)
                       and issubclass(a, BaseModel)]
-            kind = str(annotation).replace("typing.", "").replace("analognoise.schema.", "")
-            rows.append(dict(key=prefix + name, type=kind, default="required" if field.is_required() else repr(field.default),
+            default = ("required" if field.is_required() else
+                       "see below" if isinstance(field.default, BaseModel) else repr(field.default))
+            rows.append(dict(key=prefix + name, type=_type_name(field.annotation), default=default,
                              meaning=field.description or ""))
             if nested:
                 walk(nested[0], f"{prefix}{name}.")
 
     walk(Study, "")
-    rows += [dict(key=f"training.{k}", type=type(v).__name__ if v is not None else "optional",
-                  default=repr(v), meaning="training parameter (analognoise.params)")
+    meanings = _training_meanings()
+    rows.append(dict(key="training.preset", type="str", default="None",
+                     meaning=f"a named recipe ({', '.join(PRESETS)}); explicit values beside it override it"))
+    rows += [dict(key=f"training.{k}", type=type(v).__name__ if v is not None else "optional", default=repr(v),
+                  meaning=meanings.get(k, "training parameter (analognoise.params)"))
              for k, v in {**DEFAULTS, **OPTIONAL}.items()]
     return rows
+
+
+def reference_markdown() -> str:
+    """The book's config reference page (``book/config_reference.md``), made from :func:`reference`."""
+    lines = ["# Study config reference", "",
+             "Every key a study config (`studies/<name>.yaml`) may have, generated from the schema in "
+             "`analognoise.schema` (`python workflow/scripts/config_reference.py` writes this page; a test "
+             "checks that it is current). A key not listed here is refused, naming the nearest valid key.", "",
+             "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for row in reference():
+        cells = [f"`{row['key']}`", row["type"], row["default"], row["meaning"]]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("<", "&lt;") for c in cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -35,7 +35,8 @@ BOOK = [
     ("Beyond the paper", [("device_noise", "committed:results/device-noise"),
                           ("mitigations", "committed:results/device-noise")]),
     ("Companion studies", [("learning_rate", "learning-rate"), ("architectures", "architectures")]),
-    ("Reproduce and extend", [("book/rerun", None), ("runs", "main"), ("book/references", None)]),
+    ("Reproduce and extend", [("book/rerun", None), ("book/config_reference", None), ("runs", "main"),
+                              ("book/references", None)]),
 ]
 ROOT_PAGE = "book/intro"
 #: A companion chapter in a build without a companion study of its kind shows that kind's
