@@ -10,7 +10,7 @@ ANALOGNOISE_DATA_DIR ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/
 export ANALOGNOISE_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup test book results commit-runs pretrained device mechanism bn-search cluster-test benchmark clean
+.PHONY: setup test lab book results commit-runs pretrained device mechanism bn-search cluster-test benchmark clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing analognoise with its dependencies"
@@ -23,6 +23,10 @@ setup: $(STAMP)
 
 test: setup
 	$(PY) -m pytest
+
+# JupyterLab on the project's environment, to extend the analysis (notebooks/chapters/ask.ipynb)
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/chapters/ask.ipynb
 
 # run the study PROFILE (smoke | quick | paper | path/to/study.yaml) and its companion studies
 # (COMPANIONS=lr-quick overrides the config's list; COMPANIONS=none for none), then build the book

@@ -281,3 +281,17 @@ def test_the_readme_headline_is_the_committed_reference_study():
         assert table.loc[(model, "no BN"), ("CIFAR-10", "ours")] == no_bn
         assert float(table.loc[(model, "BN"), ("CIFAR-10", "paper")]) == float(paper_bn)
         assert float(table.loc[(model, "no BN"), ("CIFAR-10", "paper")]) == float(paper_no_bn)
+
+
+def test_every_committed_result_in_one_table():
+    """analysis.committed_trials gathers every committed study and pretrained model; at_level
+    leaves out the models that did not train (at chance they 'keep' everything)."""
+    trials = analysis.committed_trials(ROOT / "results")
+    assert {"paper-accuracy", "cpu-reference", "crosssim-keras-resnet"} <= set(trials.source)
+    assert trials.groupby(["source", "run_id"]).ngroups > 40
+    table = analysis.at_level(trials, 0.2)
+    assert (table["clean (%)"] >= 30).all() and table["kept (%)"].is_monotonic_decreasing
+    everything = analysis.at_level(trials, 0.2, trained_only=False)
+    assert len(everything) > len(table) and (everything["clean (%)"] < 30).any()
+    seeds = table[(table.source == "paper-accuracy") & (table.model == "ResNet-20") & (table.BN == "all")]
+    assert sorted(seeds.seed) == [0, 1, 2], "one row per trained model: the three seeds apart"

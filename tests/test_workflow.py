@@ -14,7 +14,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 STAND_IN = f"{sys.executable} {Path(__file__).with_name('stand_in_notebook.py')}"
-PAGES_WITHOUT_COMPANIONS = {"paper_accuracy", "mechanism", "results", "reference", "ablation", "partial_bn", "pretrained",
+PAGES_WITHOUT_COMPANIONS = {"paper_accuracy", "mechanism", "ask", "results", "reference", "ablation", "partial_bn", "pretrained",
                             "device_noise", "mitigations", "audit", "theory_gradient_noise",
                             "theory_smoothness", "runs"}
 COMPANION_PAGES = {"learning_rate", "architectures"}

@@ -35,8 +35,8 @@ BOOK = [
     ("Beyond the paper", [("device_noise", "committed:results/device-noise"),
                           ("mitigations", "committed:results/device-noise")]),
     ("Companion studies", [("learning_rate", "learning-rate"), ("architectures", "architectures")]),
-    ("Reproduce and extend", [("book/rerun", None), ("book/config_reference", None), ("runs", "main"),
-                              ("book/references", None)]),
+    ("Reproduce and extend", [("book/rerun", None), ("ask", "committed:results"), ("book/config_reference", None),
+                              ("runs", "main"), ("book/references", None)]),
 ]
 ROOT_PAGE = "book/intro"
 #: A companion chapter in a build without a companion study of its kind shows that kind's
@@ -44,7 +44,8 @@ ROOT_PAGE = "book/intro"
 COMMITTED_COMPANIONS = {"learning-rate": "committed:results/lr-quick", "architectures": "committed:results/arch-quick"}
 #: committed results a page reads besides the folder it shows (lists of globs): a change rebuilds it
 PAGE_EXTRA_RESULTS = {"partial_bn": ["results/bnsearch-*/*"], "mitigations": ["results/noise-aware*/*"],
-                      "mechanism": ["results/keras-recipe/**/*", "results/fast-unit-gamma/**/*"]}
+                      "mechanism": ["results/keras-recipe/**/*", "results/fast-unit-gamma/**/*"],
+                      "ask": ["results/*/noise.csv", "results/*/runs.csv", "results/*/models.csv"]}
 #: companion kinds whose chapter shows theory measurements (exported with their results)
 THEORY_KINDS = ("learning-rate",)
 
@@ -66,7 +67,7 @@ def page_study(shows):
 def page_built(shows):
     if shows is not None and shows.startswith("committed:"):  # exported results (models alone are not enough)
         folder = Path(shows.split(":", 1)[1])
-        return folder.is_dir() and any(folder.glob("*.csv"))
+        return folder.is_dir() and (any(folder.glob("*.csv")) or any(folder.glob("*/noise.csv")))  # or a folder of them
     return shows is not None and (shows == "main" or shows == "paper" or page_study(shows) is not None)
 
 

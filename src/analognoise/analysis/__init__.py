@@ -12,7 +12,8 @@ exporting a study's results), ``tables`` (Tables II-IV and eq. 14 beside the pap
 many BN sites and where: the trade-off and the BN-count claims), ``noise_aware`` (training
 with weight noise as a mitigation), ``mitigations`` (the designer's recommendation) and
 ``mechanism`` (why BN loses accuracy under noise: diagnostics, interventions, verdicts) and
-``findings`` (each chapter's "What this chapter finds" box, from its results).
+``findings`` (each chapter's "What this chapter finds" box, from its results) and ``explore``
+(every committed result in one table, for questions the book does not ask).
 Every public name is importable from ``analognoise.analysis`` itself, as the notebooks do.
 """
 from .paper import DATASET_LABELS, KERAS_EXAMPLE_V1, MODEL_ORDER, PAPER_MODELS, PAPER_TABLE, check_paper_quotes, compare_with_keras_example, paper_accuracy, paper_quotes, paper_table4, paper_table_oddities, recompute_paper_table4  # noqa: F401
@@ -28,3 +29,4 @@ from .noise_aware import noise_aware_accuracy, noise_aware_claims, noise_aware_e
 from .mitigations import mitigation_recommendation  # noqa: F401
 from .mechanism import CONDITIONS, RECIPES, bn_penalty_by_recipe, convention_effect, deepest_bn_models, depth_trend, diagnostics_table, factor_table, penalty_table, surgery_table, intervention_eq14, load_mechanism, mechanism_claims, mechanism_findings, surgery_effect, training_status  # noqa: F401
 from .findings import paper_accuracy_findings  # noqa: F401
+from .explore import at_level, committed_trials  # noqa: F401
