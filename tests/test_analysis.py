@@ -422,3 +422,14 @@ def test_training_curves_draw_one_line_per_run():
     accuracy, loss = fig.axes
     assert len(accuracy.lines) == 3 and all(list(line.get_xdata()) == [1, 2, 3] for line in accuracy.lines)
     assert [t.get_text() for t in loss.get_legend().get_texts()] == ["ResNet-20, BN"]
+
+
+def test_the_reader_tables_put_each_interval_in_one_cell_and_say_what_it_is_over():
+    one, three = synthetic_noise(), seeded(synthetic_noise)
+    assert set(analysis.eq14_table(three)["interval over"]) == {"3 training seeds"}
+    assert set(analysis.eq14_table(one)["interval over"]) == {"noise draws of one model"}
+    row = analysis.eq14_table(three).iloc[0]
+    assert row["eq. 14 (%)"].count("[") == 1 and row["paper (%)"] == 61.88
+    assert analysis.clean_table(three)["clean accuracy (%) [95% CI over test images]"].str.match(r"\d+\.\d \[").all()
+    effect = analysis.effect_table(analysis.bn_effect(three))
+    assert effect["BN − other (pp) [95% CI]"].str.startswith(("+", "-")).all()
