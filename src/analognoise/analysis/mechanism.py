@@ -42,6 +42,11 @@ def _all_or_some(flags) -> str:
     return SUPPORTED if all(flags) else (PARTLY if any(flags) else NOT_SUPPORTED)
 
 
+def _claim_row(claim: str, flags, evidence, unit: str) -> dict:
+    """A verdicts-table row: one check per evidence item, :func:`_all_or_some` of them."""
+    return dict(claim=claim, verdict=_all_or_some(flags), evidence="; ".join(evidence), unit=unit)
+
+
 def load_mechanism(folder="results/mechanism") -> dict[str, pd.DataFrame]:
     """The mechanism study's tables: ``models``, ``sites``, ``noise`` (its level column read as
     ``eta``, the paper's), and ``clean`` (``"<model>|<variant>"`` -> which test image is right)."""
@@ -186,21 +191,18 @@ def mechanism_claims(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -> 
     if not surgery.empty:
         kept = surgery.drop_duplicates("model")
         keeps = (np.abs(kept.clean_after - kept.clean_before) * 100 <= CLEAN_MARGIN_PP) & (kept.clean_p >= 0.05)
-        rows.append(dict(
-            claim=f"Silencing dead channels keeps clean accuracy (within {CLEAN_MARGIN_PP} pp, McNemar p >= 0.05)",
-            verdict=_all_or_some(keeps),
-            evidence="; ".join(f"{r.model}: {100 * r.clean_before:.1f} -> {100 * r.clean_after:.1f}% "
-                               f"({r.clean_changed_images} images change, p = {r.clean_p:.2g})" for r in kept.itertuples()),
-            unit="paired over the 1,000 test images"))
+        rows.append(_claim_row(
+            f"Silencing dead channels keeps clean accuracy (within {CLEAN_MARGIN_PP} pp, McNemar p >= 0.05)", keeps,
+            [f"{r.model}: {100 * r.clean_before:.1f} -> {100 * r.clean_after:.1f}% "
+             f"({r.clean_changed_images} images change, p = {r.clean_p:.2g})" for r in kept.itertuples()],
+            "paired over the test images"))
         kernels = surgery[surgery.targets == "kernels"]
         lifted = kernels.change_lo > 0
-        rows.append(dict(
-            claim="Silencing dead channels lifts eq. 14 under kernel noise",
-            verdict=_all_or_some(lifted),
-            evidence="; ".join(f"{r.model}: {100 * r.before:.1f} -> {100 * r.after:.1f}% "
-                               f"({100 * r.change:+.1f} pp [{100 * r.change_lo:+.1f}, {100 * r.change_hi:+.1f}])"
-                               for r in kernels.itertuples()),
-            unit="paired over noise draws of each model"))
+        rows.append(_claim_row(
+            "Silencing dead channels lifts eq. 14 under kernel noise", lifted,
+            [f"{r.model}: {100 * r.before:.1f} -> {100 * r.after:.1f}% "
+             f"({_interval_pp(r.change, r.change_lo, r.change_hi)} pp)" for r in kernels.itertuples()],
+            "paired over noise draws of each model"))
     before = depth_trend(models, noise, "keras-200", "original")
     after = depth_trend(models, noise, "keras-200", "silenced")
     if before["means"]:
@@ -230,13 +232,12 @@ def mechanism_claims(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -> 
     convention = convention_effect(models, noise)
     if len(convention):
         larger = convention.hi < 0
-        rows.append(dict(
-            claim="Noise relative to each tensor's size (σ = η·rms) makes BN's penalty larger than the paper's σ = η·std",
-            verdict=_all_or_some(larger),
-            evidence="; ".join(f"{RECIPES.get(r.recipe, r.recipe)} ResNet-{r.depth}: penalty {100 * r.std_penalty:+.1f} pp "
-                               f"(σ ∝ std) -> {100 * r.rms_penalty:+.1f} pp (σ ∝ rms), change {_interval_pp(r.change, r.lo, r.hi)}"
-                               for r in convention.itertuples()),
-            unit="noise draws of one model per arm (a difference of differences)"))
+        rows.append(_claim_row(
+            "Noise relative to each tensor's size (σ = η·rms) makes BN's penalty larger than the paper's σ = η·std",
+            larger, [f"{RECIPES.get(r.recipe, r.recipe)} ResNet-{r.depth}: penalty {100 * r.std_penalty:+.1f} pp "
+                     f"(σ ∝ std) -> {100 * r.rms_penalty:+.1f} pp (σ ∝ rms), change {_interval_pp(r.change, r.lo, r.hi)}"
+                     for r in convention.itertuples()],
+            "noise draws of one model per arm (a difference of differences)"))
     return pd.DataFrame(rows)
 
 
