@@ -47,7 +47,7 @@ def test_a_config_is_checked_before_any_compute(committed, data_root):
                                              noise_models=[dict(noise_model="drift", etas=[1], repeats=1)]))
     with pytest.raises(ValueError, match="targets.*unknown"):
         devicenoise.load_config(write_config(committed, data_root, name="c", targets=["weights"]))
-    with pytest.raises(ValueError, match="unknown settings"):
+    with pytest.raises(ValueError, match="unknown key `epochs`"):
         devicenoise.load_config(write_config(committed, data_root, name="d", epochs=3))
     with pytest.raises(ValueError, match=r"recalibration targets \['weights'\]: choose from"):
         devicenoise.load_config(write_config(committed, data_root, name="e", recalibration=dict(

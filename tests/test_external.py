@@ -104,3 +104,14 @@ def test_a_pretrained_models_config_into_a_results_folder(trained, data_root, tm
     assert len(list((dest / "correct").glob("*.correct.npz"))) == 4
     again = external.evaluate_models(tmp_path / "mine.yaml", tmp_path / "results" / "mine", work=tmp_path / "work")
     pd.testing.assert_frame_equal(pd.read_csv(again / "noise.csv"), noise_table)  # resumed, not recomputed
+
+
+def test_a_pretrained_models_config_with_a_typo_is_refused(tmp_path):
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "studies/pretrained/crosssim-keras-resnet.yaml").read_text())
+    config["noise"]["repeat"] = config["noise"].pop("repeats")
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match=r"unknown key `noise.repeat` \(did you mean `repeats`\?\)"):
+        external.evaluate_models(tmp_path / "typo.yaml", tmp_path / "out", tmp_path / "work")
+    assert not (tmp_path / "out").exists()

@@ -74,7 +74,7 @@ def test_a_config_is_checked_before_any_compute(tmp_path, data_root, model_files
     with pytest.raises(ValueError, match="unique 'name'"):
         mechanism.load_config(write_config(tmp_path, data_root, model_files, name="d", models=[
             dict(name="x", recipe="fast", file=str(model_files["bn"]))] * 2))
-    with pytest.raises(ValueError, match="unknown settings"):
+    with pytest.raises(ValueError, match="unknown key `epochs`"):
         mechanism.load_config(write_config(tmp_path, data_root, model_files, name="e", epochs=3))
 
 

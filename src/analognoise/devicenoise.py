@@ -40,6 +40,7 @@ from .noisemodels import make_noise_model
 from .params import TARGETS, validate_noise_params
 from .paths import RESULTS_DIR, RUNS_DIR, project_root, resolve
 from .runs import atomic_path
+from .schema import refuse_unknown_keys
 
 CONFIG_KEYS = ("name", "description", "study", "runs", "data_dir", "test_subset", "seed", "targets",
                "noise_models", "sensitivity", "recalibration")
@@ -51,9 +52,7 @@ def load_config(config_file) -> dict:
     """The config, every setting checked (ValueError naming it) before any compute; the runs
     resolved to their committed weights (``weights``: run id -> path)."""
     config = yaml.safe_load(resolve(config_file).read_text())
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
-    if unknown:
-        raise ValueError(f"{config_file}: unknown settings {unknown}; valid: {', '.join(CONFIG_KEYS)}")
+    refuse_unknown_keys(config, CONFIG_KEYS, str(config_file))
     for key in ("name", "study", "noise_models"):
         if not config.get(key):
             raise ValueError(f"{config_file}: '{key}' is missing")

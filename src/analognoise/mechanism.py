@@ -37,6 +37,7 @@ from .noisemodels import make_noise_model
 from .params import TARGETS, validate_noise_params
 from .paths import RESULTS_DIR, RUNS_DIR, project_root, resolve
 from .runs import atomic_path
+from .schema import refuse_unknown_keys
 
 CONFIG_KEYS = ("name", "description", "data_dir", "test_subset", "seed", "etas", "repeats", "models", "conditions")
 MODEL_KEYS = {"name", "recipe", "study", "run", "file", "preprocessing"}
@@ -50,9 +51,7 @@ def load_config(config_file) -> dict:
     from .external import check_model_file
 
     config = yaml.safe_load(resolve(config_file).read_text())
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
-    if unknown:
-        raise ValueError(f"{config_file}: unknown settings {unknown}; valid: {', '.join(CONFIG_KEYS)}")
+    refuse_unknown_keys(config, CONFIG_KEYS, str(config_file))
     for key in ("name", "models", "conditions", "etas", "repeats"):
         if not config.get(key):
             raise ValueError(f"{config_file}: '{key}' is missing")

@@ -82,6 +82,15 @@ class Study(_Strict):
 TRAINING_KEYS = ("preset", *DEFAULTS, *OPTIONAL)
 
 
+def refuse_unknown_keys(config: dict, valid, source: str, where: str = "") -> None:
+    """ValueError naming ``source``, the first key of ``config`` not in ``valid``, the nearest
+    valid key and every valid one (for the configs checked by hand: device, mechanism,
+    pretrained models)."""
+    for key in config:
+        if key not in valid:
+            raise ValueError(f"{source}: unknown key `{where}{key}`{_nearest(key, valid)}; valid here: {', '.join(valid)}")
+
+
 def _nearest(key: str, valid) -> str:
     close = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1, cutoff=0.5)
     return f" (did you mean `{close[0]}`?)" if close else ""
