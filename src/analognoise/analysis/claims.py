@@ -82,17 +82,10 @@ class Study:
                 for other in ("no BN", "partial BN") if (d, m, other) in self.clean.index]
 
 
-def per_seed(rows: pd.DataFrame, column: str = "normalized_accuracy") -> np.ndarray:
-    """One value per training seed: the mean ``column`` of each seed's rows. Over the rows of the
-    non-zero etas (the same draws at each) that is each seed's eq. 14; over one eta's rows, its mean
-    there."""
-    return rows.groupby("seed")[column].mean().to_numpy()
-
-
 def seed_spread(noise: pd.DataFrame) -> str:
     """The seed-to-seed standard deviation of eq. 14 (pp) of every model and variant trained with
     several seeds, as a labelled prior for the comparisons that have one model per arm ("" if none)."""
-    spreads = [f"{m} {v} {100 * per_seed(g).std(ddof=1):.1f} pp ({g.seed.nunique()} seeds)"
+    spreads = [f"{m} {v} {100 * metrics.samples(g, 'normalized_accuracy').std(ddof=1):.1f} pp ({g.seed.nunique()} seeds)"
                for (m, v), g in noise[noise.eta > 0].groupby(["model", "variant"]) if g.seed.nunique() > 1]
     return "seed-to-seed SD of eq. 14 where measured: " + ", ".join(spreads) if spreads else ""
 
@@ -133,7 +126,7 @@ def _bn_higher_clean_accuracy(study: Study) -> Evidence:
                      for w in ("BN", v))
         if bn.seed.nunique() > 1 and other.seed.nunique() > 1:
             tests.append((f"{m}: BN minus {v} ({bn.seed.nunique()} and {other.seed.nunique()} seeds)",
-                          *welch(per_seed(bn, "accuracy"), per_seed(other, "accuracy"))))
+                          *welch(metrics.samples(bn, "accuracy"), metrics.samples(other, "accuracy"))))
         else:
             single.append(f"{DATASET_LABELS[d]} {m}: BN {100 * study.clean[(d, m, 'BN')]:.2f}% vs {v} "
                           f"{100 * study.clean[(d, m, v)]:.2f}% (one model each: no test over training)")
@@ -189,7 +182,7 @@ def _bn_loses_larger_fraction(study: Study) -> Evidence:
                 continue
             if bn.seed.nunique() > 1 and other.seed.nunique() > 1:
                 tests.append((f"{m} vs {other_variant} ({bn.seed.nunique()} and {other.seed.nunique()} seeds):",
-                              *welch(per_seed(bn), per_seed(other))))
+                              *welch(metrics.samples(bn, "normalized_accuracy"), metrics.samples(other, "normalized_accuracy"))))
             else:
                 single.append(_one_model_text(f"{m} vs {other_variant}:", metrics.eq14_per_repeat(bn),
                                               metrics.eq14_per_repeat(other), 1))
@@ -220,7 +213,7 @@ def _bn_below_at_10(study: Study) -> Evidence:
             continue
         if bn.seed.nunique() > 1 and other.seed.nunique() > 1:
             tests.append((f"{m}: BN minus {v} ({bn.seed.nunique()} and {other.seed.nunique()} seeds)",
-                          *welch(per_seed(bn), per_seed(other))))
+                          *welch(metrics.samples(bn, "normalized_accuracy"), metrics.samples(other, "normalized_accuracy"))))
         else:
             single.append(_one_model_text(f"{m}: BN minus {v}", bn.normalized_accuracy.to_numpy(),
                                           other.normalized_accuracy.to_numpy(), 2))
