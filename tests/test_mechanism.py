@@ -62,7 +62,7 @@ def write_config(folder, data_root, files, **overrides):
 
 
 def test_a_config_is_checked_before_any_compute(tmp_path, data_root, model_files):
-    with pytest.raises(ValueError, match="variant 'pruned': choose one of original, silenced"):
+    with pytest.raises(ValueError, match=r"`conditions.0.variant`: Input should be 'original' or 'silenced' \(got 'pruned'\)"):
         mechanism.load_config(write_config(tmp_path, data_root, model_files, name="a", conditions=[
             dict(variant="pruned", targets="kernels", noise_model="paper")]))
     with pytest.raises(ValueError, match="noise_model name 'rms' is unknown"):
@@ -110,6 +110,18 @@ def test_the_interventions_export_paired_tables(tmp_path, data_root, model_files
                                    parameters={"study": str(dest), "training_studies": ""}, kernel_name="python3")
     text = json.dumps(executed["cells"])
     assert "What this chapter finds" in text and "Traceback" not in text and text.count("image/png") == 2
+    # a fresh checkout (empty work folder) resumes from the committed folder: no table is recomputed
+    fresh = tmp_path / "fresh-work"
+    fresh.mkdir()
+    config = mechanism.load_config(write_config(tmp_path, data_root, model_files))
+    assert mechanism.seed_kept_tables(dest, fresh, config) == 4 + 2
+    kept = {f.name: f.stat().st_mtime_ns for f in fresh.iterdir()}
+    again = mechanism.evaluate(write_config(tmp_path, data_root, model_files), tmp_path / "again", fresh)
+    assert {f.name: f.stat().st_mtime_ns for f in fresh.iterdir()} == kept
+    pd.testing.assert_frame_equal(pd.read_csv(again / "noise.csv"), pd.read_csv(dest / "noise.csv"))
+    # other noise settings: nothing is taken from the committed folder
+    other = mechanism.load_config(write_config(tmp_path, data_root, model_files, repeats=2))
+    assert mechanism.seed_kept_tables(dest, tmp_path / "other-work", other) == 0
 
 
 def synthetic(depth_means: dict, silenced_means: dict, dead: dict, clean_flip: int = 0):

@@ -45,6 +45,27 @@ def test_every_committed_config_passes_and_the_reference_lists_every_key():
     assert all(row["meaning"] for row in keys.values())
 
 
+def test_every_kind_of_config_has_a_schema_every_committed_one_passes_and_the_reference_shows():
+    folders = {"device": "studies/device", "pretrained": "studies/pretrained", "mechanism": "studies/mechanism",
+               "BN-search": "studies/bnsearch"}
+    assert set(schema.CONFIGS) == {"study", *folders}
+    page = schema.reference_markdown()
+    for kind, folder in folders.items():
+        files = sorted((ROOT / folder).glob("*.yaml"))
+        assert files, folder
+        for path in files:
+            schema.check(schema.CONFIGS[kind][0], yaml.safe_load(path.read_text()), str(path))
+        assert f"## {kind} configs" in page.replace("## Device", "## device").replace(
+            "## Pretrained", "## pretrained").replace("## Mechanism", "## mechanism"), kind
+        assert all(row["meaning"] for row in schema.reference(kind)), kind
+    with pytest.raises(ValueError, match=r"x.yaml: .*unknown key `recalibration.image` \(did you mean `images`\?\)"):
+        schema.check(schema.Device, dict(name="d", study="s", noise_models=[dict(noise_model="paper", etas=[0.1],
+                                                                                  repeats=1)],
+                                         recalibration=dict(image=[64])), "x.yaml")
+    with pytest.raises(ValueError, match="a config is a mapping"):
+        schema.check(schema.Mechanism, ["not", "a", "mapping"], "x.yaml")
+
+
 def test_the_books_config_reference_is_current():
     """The reference page is generated from the schema: regenerate it after changing the schema
     (`python workflow/scripts/config_reference.py`)."""

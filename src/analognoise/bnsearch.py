@@ -152,9 +152,6 @@ def fewest_sites(params: dict, start: list[str], trial: Callable[[dict], Trial] 
     return Search(kept, trials)
 
 
-SEARCH_KEYS = ("name", "description", "model", "dataset", "training", "confirm", "probes", "greedy", "upper")
-
-
 def load_search(config_file) -> dict:
     """A search config (``studies/bnsearch/<name>.yaml``): ``name``, ``description``, ``model``
     (``resnet<depth>`` or ``vgg16``), ``dataset``, ``training`` (the short budget: a preset and
@@ -165,13 +162,13 @@ def load_search(config_file) -> dict:
     import yaml
 
     from .paths import resolve
+    from .schema import BNSearch, check, check_training
     from .studies import parse_model
 
     config = yaml.safe_load(resolve(config_file).read_text())
-    unknown = sorted(set(config) - set(SEARCH_KEYS))
-    if unknown or "model" not in config:
-        raise ValueError(f"{config_file}: a search config has {', '.join(SEARCH_KEYS)} (model required); "
-                         f"unknown: {unknown}")
+    check(BNSearch, config, str(config_file))
+    check_training(config.get("training"), str(config_file))
+    check_training(config.get("confirm"), str(config_file), "confirm", preset_allowed=False)
     training = dict(config.get("training") or {})
     preset = training.pop("preset", None)
     config["params"] = make_params(preset, dataset=config.get("dataset", "cifar10"),

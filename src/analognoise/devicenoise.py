@@ -40,22 +40,15 @@ from .noisemodels import make_noise_model
 from .params import TARGETS, validate_noise_params
 from .paths import RESULTS_DIR, RUNS_DIR, project_root, resolve
 from .runs import atomic_path
-from .schema import refuse_unknown_keys
+from .schema import Device, Recalibration, Sensitivity, check
 
-CONFIG_KEYS = ("name", "description", "study", "runs", "data_dir", "test_subset", "seed", "targets",
-               "noise_models", "sensitivity", "recalibration")
-SENSITIVITY_DEFAULTS = dict(eta=0.2, repeats=5, targets="trainable", modes=["only", "all_but"])
-RECALIBRATION_DEFAULTS = dict(images=[64, 256, 1024], batch_size=128, targets=["kernels"], noise_models=[])
 
 
 def load_config(config_file) -> dict:
     """The config, every setting checked (ValueError naming it) before any compute; the runs
     resolved to their committed weights (``weights``: run id -> path)."""
     config = yaml.safe_load(resolve(config_file).read_text())
-    refuse_unknown_keys(config, CONFIG_KEYS, str(config_file))
-    for key in ("name", "study", "noise_models"):
-        if not config.get(key):
-            raise ValueError(f"{config_file}: '{key}' is missing")
+    check(Device, config, str(config_file))
     check_test_subset(config.get("test_subset"))
     config.setdefault("targets", ["trainable"])
     bad = [t for t in config["targets"] if t not in TARGETS]
@@ -63,24 +56,15 @@ def load_config(config_file) -> dict:
         raise ValueError(f"{config_file}: targets {bad} unknown; choose from {', '.join(TARGETS)}")
     _check_noise_models(config_file, config["noise_models"])
     if config.get("sensitivity") is not None:
-        sensitivity = {**SENSITIVITY_DEFAULTS, **config["sensitivity"]}
-        if set(sensitivity) != set(SENSITIVITY_DEFAULTS):
-            raise ValueError(f"{config_file}: sensitivity takes {', '.join(SENSITIVITY_DEFAULTS)}")
+        config["sensitivity"] = Sensitivity.model_validate(config["sensitivity"]).model_dump()
+        sensitivity = config["sensitivity"]
         validate_noise_params([sensitivity["eta"]], sensitivity["repeats"], sensitivity["targets"])
-        config["sensitivity"] = sensitivity
     if config.get("recalibration") is not None:
-        recalibration = {**RECALIBRATION_DEFAULTS, **config["recalibration"]}
-        images = recalibration["images"]
-        if set(recalibration) != set(RECALIBRATION_DEFAULTS) or not recalibration["noise_models"]:
-            raise ValueError(f"{config_file}: recalibration takes {', '.join(RECALIBRATION_DEFAULTS)} "
-                             "(noise_models as the top-level list)")
-        if not images or not all(isinstance(n, int) and n >= 1 for n in images):
-            raise ValueError(f"{config_file}: recalibration images must be counts >= 1, got {images!r}")
-        if isinstance(recalibration["targets"], str):
-            recalibration["targets"] = [recalibration["targets"]]
+        recalibration = Recalibration.model_validate(config["recalibration"]).model_dump()
         bad = [t for t in recalibration["targets"] if t not in TARGETS]
-        if bad or not recalibration["targets"]:
-            raise ValueError(f"{config_file}: recalibration targets {bad or '[]'}: choose from {', '.join(TARGETS)}")
+        if bad:
+            raise ValueError(f"{config_file}: recalibration targets {bad}: choose from {', '.join(TARGETS)}")
+        recalibration["noise_models"] = config["recalibration"]["noise_models"]
         _check_noise_models(config_file, recalibration["noise_models"])
         config["recalibration"] = recalibration
     study = str(config["study"])
@@ -96,11 +80,12 @@ def load_config(config_file) -> dict:
 
 
 def _check_noise_models(config_file, entries) -> None:
-    for entry in entries:
-        if set(entry) != {"noise_model", "etas", "repeats"}:
-            raise ValueError(f"{config_file}: each noise_models entry is {{noise_model, etas, repeats}}, got {entry!r}")
-        entry["etas"] = make_noise_model(entry["noise_model"]).check_levels(entry["etas"])
-        validate_noise_params([0.0], entry["repeats"])
+    for number, entry in enumerate(entries):
+        try:
+            entry["etas"] = make_noise_model(entry["noise_model"]).check_levels(entry["etas"])
+            validate_noise_params([0.0], entry["repeats"])
+        except ValueError as error:
+            raise ValueError(f"{config_file}: noise_models entry {number}: {error}") from error
 
 
 def calibration_images(record: dict, count: int, data_dir=None, seed: int = 0):

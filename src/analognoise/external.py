@@ -165,11 +165,6 @@ def model_facts(model_file) -> dict:
                 weight_layers=kinds.count("Conv2D") + kinds.count("Dense"))
 
 
-#: the keys of a pretrained-models config (``studies/pretrained/<name>.yaml``) and of its ``noise:``
-PRETRAINED_KEYS = ("name", "description", "models", "dataset", "preprocessing", "data_dir", "noise", "ablation")
-NOISE_KEYS = ("etas", "repeats", "targets", "scale", "test_subset", "seed")
-
-
 def evaluate_models(config_file, dest=None, work=None) -> Path:
     """Every model of a pretrained-models config (``studies/pretrained/<name>.yaml``: models,
     dataset, preprocessing, data_dir, noise, optional ablation) under its noise grid and every
@@ -186,19 +181,20 @@ def evaluate_models(config_file, dest=None, work=None) -> Path:
     from .noise import correctness_path
     from .paths import RESULTS_DIR
 
-    from .schema import refuse_unknown_keys
+    from .schema import Pretrained, check
 
     config = yaml.safe_load(resolve(config_file).read_text())
-    refuse_unknown_keys(config, PRETRAINED_KEYS, str(config_file))
-    refuse_unknown_keys(config.get("noise") or {}, NOISE_KEYS, str(config_file), "noise.")
-    refuse_unknown_keys(config.get("ablation") or {}, ("targets", "repeats"), str(config_file), "ablation.")
+    check(Pretrained, config, str(config_file))
     noise_settings = dict(config["noise"])
     main_targets = noise_settings.pop("targets", "trainable")
     ablation = config.get("ablation") or {}
     plan = [(main_targets, noise_settings["repeats"])] + [
         (t, ablation.get("repeats", noise_settings["repeats"])) for t in ablation.get("targets", [])]
     for model_file in config["models"]:  # every file checked before any compute
-        check_model_file(model_file)
+        try:
+            check_model_file(model_file)
+        except (ValueError, FileNotFoundError) as error:
+            raise type(error)(f"{config_file}: models: {error}") from error
     tables, facts, started = [], [], time.perf_counter()
     work = resolve(work or f"data/external/{config['name']}")  # one table per (model, targets): a rerun resumes
     for model_file in config["models"]:

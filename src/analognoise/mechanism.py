@@ -20,7 +20,9 @@ model and variant: clean accuracy and the diagnostics of :func:`analognoise.diag
 ``sites.csv`` (:func:`analognoise.diagnostics.site_table` per model), ``noise.csv`` (one row
 per trial), ``clean.npz`` (which test image each model and variant gets right, for paired tests of
 clean accuracy) and ``provenance.yaml``. Each (model, condition) table is kept in
-``data/mechanism/<name>/`` as it is made, so a rerun resumes (add models as they are trained).
+``data/mechanism/<name>/`` as it is made, so a rerun resumes (add models as they are trained);
+on a fresh checkout the kept tables are first taken from the committed ``results/<name>/noise.csv``
+when it was made with the same noise settings, so adding a model computes only that model.
 """
 from __future__ import annotations
 
@@ -37,11 +39,7 @@ from .noisemodels import make_noise_model
 from .params import TARGETS, validate_noise_params
 from .paths import RESULTS_DIR, RUNS_DIR, project_root, resolve
 from .runs import atomic_path
-from .schema import refuse_unknown_keys
-
-CONFIG_KEYS = ("name", "description", "data_dir", "test_subset", "seed", "etas", "repeats", "models", "conditions")
-MODEL_KEYS = {"name", "recipe", "study", "run", "file", "preprocessing"}
-VARIANTS = ("original", "silenced")
+from .schema import Mechanism, check
 
 
 def load_config(config_file) -> dict:
@@ -51,27 +49,20 @@ def load_config(config_file) -> dict:
     from .external import check_model_file
 
     config = yaml.safe_load(resolve(config_file).read_text())
-    refuse_unknown_keys(config, CONFIG_KEYS, str(config_file))
-    for key in ("name", "models", "conditions", "etas", "repeats"):
-        if not config.get(key):
-            raise ValueError(f"{config_file}: '{key}' is missing")
+    check(Mechanism, config, str(config_file))
     check_test_subset(config.get("test_subset"))
     config["etas"] = validate_noise_params(config["etas"], config["repeats"])
     for condition in config["conditions"]:
-        if set(condition) != {"variant", "targets", "noise_model"}:
-            raise ValueError(f"{config_file}: each condition is {{variant, targets, noise_model}}, got {condition!r}")
-        if condition["variant"] not in VARIANTS:
-            raise ValueError(f"{config_file}: variant {condition['variant']!r}: choose one of {', '.join(VARIANTS)}")
         if condition["targets"] not in TARGETS:
             raise ValueError(f"{config_file}: targets {condition['targets']!r}: choose one of {', '.join(TARGETS)}")
-        make_noise_model(condition["noise_model"]).check_levels(config["etas"])
+        try:
+            make_noise_model(condition["noise_model"]).check_levels(config["etas"])
+        except ValueError as error:
+            raise ValueError(f"{config_file}: condition {condition}: {error}") from error
     names = [m.get("name") for m in config["models"]]
     if len(set(names)) != len(names) or not all(names):
         raise ValueError(f"{config_file}: every model needs a unique 'name', got {names}")
     for entry in config["models"]:
-        if set(entry) - MODEL_KEYS or not entry.get("recipe"):
-            raise ValueError(f"{config_file}: model {entry['name']!r} takes name, recipe and either study + run "
-                             f"or file + preprocessing; got {sorted(entry)}")
         if "file" in entry:
             check_model_file(entry["file"])
             entry.setdefault("preprocessing", "per_pixel_mean")
@@ -115,6 +106,8 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
     config = load_config(config_file)
     work = resolve(work or f"data/mechanism/{config['name']}")
     work.mkdir(parents=True, exist_ok=True)
+    dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
+    seed_kept_tables(dest, work, config)
     started = time.perf_counter()
     noise_tables, site_tables, facts, clean = [], [], [], {}
     for entry in config["models"]:
@@ -146,11 +139,10 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
                 return tidy_levels(table, noise_model).assign(model=entry["name"], run_id=rid,
                                                               variant=condition["variant"], test_images=len(y))
 
-            label = f"{rid}-{condition['variant']}-{noise_model.label()}-{condition['targets']}".replace(" ", "")
+            label = _table_label(rid, condition["variant"], noise_model.label(), condition["targets"])
             noise_tables.append(kept_table(work / f"{label}.csv", config["repeats"] * len(config["etas"]),
                                            f"{entry['name']}: {label}", grid))
         keras.backend.clear_session()
-    dest = resolve(dest or f"{RESULTS_DIR}/{config['name']}")
     with atomic_path(dest, directory=True) as folder:
         settings = {**config, "models": [{k: v for k, v in m.items() if k != "weights"} for m in config["models"]]}
         (folder / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
@@ -162,6 +154,38 @@ def evaluate(config_file, dest=None, work=None, runs_dir=RUNS_DIR) -> Path:
         write_provenance(folder, started,
                          f"make mechanism MECHANISM_CONFIG={os.path.relpath(resolve(config_file), project_root())}")
     return dest
+
+
+def _table_label(run_id: str, variant: str, noise_model: str, targets: str) -> str:
+    """The file stem of one kept (model, condition) table."""
+    return f"{run_id}-{variant}-{noise_model}-{targets}".replace(" ", "")
+
+
+NOISE_SETTINGS = ("data_dir", "test_subset", "seed", "etas", "repeats")
+
+
+def seed_kept_tables(results, work, config) -> int:
+    """Write into ``work`` every complete (model, condition) table of the committed
+    ``results/noise.csv`` that is not kept there yet, when the committed ``config.yaml`` used
+    the same noise settings (:data:`NOISE_SETTINGS`); returns how many were written. A draw is
+    a pure function of those settings and the model, so the committed table is the one a rerun
+    would make."""
+    results, work = Path(results), Path(work)
+    if not (results / "noise.csv").is_file() or not (results / "config.yaml").is_file():
+        return 0
+    committed = yaml.safe_load((results / "config.yaml").read_text())
+    if any(committed.get(key) != config.get(key) for key in NOISE_SETTINGS):
+        return 0
+    rows = config["repeats"] * len(config["etas"])
+    written = 0
+    keys = ["run_id", "variant", "noise_model", "targets"]
+    for key, table in pd.read_csv(results / "noise.csv").groupby(keys, sort=False):
+        path = work / f"{_table_label(*key)}.csv"
+        if len(table) == rows and not path.is_file():
+            with atomic_path(path) as tmp:
+                table.to_csv(tmp, index=False)
+            written += 1
+    return written
 
 
 def _depth(model) -> int:

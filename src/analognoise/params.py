@@ -362,9 +362,9 @@ def validate_noise_params(etas, repeats, targets="trainable", scale="tensor") ->
         raise ValueError("etas is empty: give at least one noise level, e.g. [0, 0.1]")
     bad = [e for e in etas if not math.isfinite(e) or e < 0]
     if bad:
-        raise ValueError(f"eta must be a finite fraction >= 0 (0.1 = 10%), got {bad}")
+        raise ValueError(f"etas: every eta must be a finite fraction >= 0 (0.1 = 10%), got {bad}")
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+        raise ValueError(f"repeats: noise draws per level must be an integer >= 1, got {repeats!r}")
     if targets not in TARGETS:
         raise ValueError(f"unknown targets {targets!r}: choose one of {', '.join(TARGETS)}")
     if scale not in SCALES:

@@ -108,7 +108,10 @@ def load_study(study) -> dict:
     config["path"] = str(path)
     if path.name == "study.yaml":
         config["results_dir"] = str(path.parent)
-    expand(config)  # validates every cell
+    try:
+        expand(config)  # validates every cell
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
     return config
 
 
