@@ -265,22 +265,23 @@ def test_the_readme_headline_is_the_committed_paper_accuracy_study():
         assert float(table.loc[(model, "BN"), ("CIFAR-10", "paper")]) == float(paper_bn)
 
 
-def test_the_readme_headline_is_the_committed_reference_study():
-    """The README opens with eq. 14 from results/cpu-reference: its numbers must be what the
-    analysis computes from the committed CSVs (a regenerated study updates the README)."""
+def test_the_readmes_mechanism_table_is_the_committed_mechanism_study():
+    """The README's dead-channel table: its numbers are what the analysis computes from
+    results/mechanism (a rerun of `make mechanism` updates the README)."""
     import re
 
-    config = studies.load_study(ROOT / "results" / "cpu-reference")
-    _, noise = analysis.load_results(config)
-    table = analysis.table4(noise)
-    rows = re.findall(r"^\| (ResNet-\d+) \| ([\d.]+ ± [\d.]+) \| ([\d.]+ ± [\d.]+) \| ([\d.]+) \| ([\d.]+) \|$",
+    from analognoise.analysis import mechanism as mech
+
+    results = mech.load_mechanism(ROOT / "results" / "mechanism")
+    table = mech.factor_table(results["models"], results["noise"]).set_index("model")
+    rows = re.findall(r"^\| (CrossSim ResNet-\d+) \| ([\d.]+) \| ([^|]+) \| ([^|]+) \|$",
                       (ROOT / "README.md").read_text(), re.M)
-    assert len(rows) == 4
-    for model, bn, no_bn, paper_bn, paper_no_bn in rows:
-        assert table.loc[(model, "BN"), ("CIFAR-10", "ours")] == bn
-        assert table.loc[(model, "no BN"), ("CIFAR-10", "ours")] == no_bn
-        assert float(table.loc[(model, "BN"), ("CIFAR-10", "paper")]) == float(paper_bn)
-        assert float(table.loc[(model, "no BN"), ("CIFAR-10", "paper")]) == float(paper_no_bn)
+    assert len(rows) == 4, "the README's mechanism rows"
+    for model, dead, kernels, silenced in rows:
+        assert table.loc[model, "dead BN channels (%)"] == dead
+        assert table.loc[model, "kernels"] == kernels.strip()
+        expected = table.loc[model, "kernels, dead silenced"] or "(none to silence)"
+        assert expected == silenced.strip()
 
 
 def test_every_committed_result_in_one_table():

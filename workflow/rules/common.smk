@@ -36,7 +36,7 @@ BOOK = [
                           ("mitigations", "committed:results/device-noise")]),
     ("Companion studies", [("learning_rate", "learning-rate"), ("architectures", "architectures")]),
     ("Reproduce and extend", [("book/rerun", None), ("ask", "committed:results"), ("book/config_reference", None),
-                              ("runs", "main"), ("book/references", None)]),
+                              ("book/guide", None), ("runs", "main"), ("book/references", None)]),
 ]
 ROOT_PAGE = "book/intro"
 #: A companion chapter in a build without a companion study of its kind shows that kind's
