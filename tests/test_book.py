@@ -44,3 +44,58 @@ def test_the_method_page_renders_its_equations_offline(tmp_path):
     screenshot.parent.mkdir(exist_ok=True)
     subprocess.run([*browser, f"--screenshot={screenshot}", page], capture_output=True, timeout=120)
     assert screenshot.is_file() and screenshot.stat().st_size > 10_000
+
+
+#: the book's chapters generated from notebooks (data/book/<page>.html), each opening with its findings
+CHAPTERS = sorted((BUILD / "data" / "book").glob("*.html")) if (BUILD / "data" / "book").is_dir() else []
+#: measures, once the page has loaded, the width of the article and of every table's content (px)
+MEASURE = """<script>
+window.addEventListener("load", () => {
+  const article = document.querySelector("article") || document.querySelector("main");
+  const tables = [...article.querySelectorAll("table")].map((table, i) => ({
+    index: i, caption: (table.caption ? table.caption.textContent : "").slice(0, 60),
+    width: Math.max(table.scrollWidth, table.getBoundingClientRect().width)}));
+  const out = document.createElement("pre");
+  out.id = "measured-widths";
+  out.textContent = JSON.stringify({article: article.clientWidth, tables: tables});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def test_every_chapter_opens_with_what_it_finds():
+    """Each chapter built from a notebook shows its "What this chapter finds" box, before its
+    first table or figure."""
+    assert len(CHAPTERS) >= 10, [p.name for p in CHAPTERS]
+    for page in CHAPTERS:
+        html = page.read_text(errors="ignore")
+        assert "What this chapter finds" in html, f"{page.name} has no findings box"
+        box = html.index("What this chapter finds")
+        first = min([i for i in (html.find("<table"), html.find("<img")) if i >= 0], default=len(html))
+        assert box < first, f"{page.name}: a table or figure comes before the findings"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)")
+def test_no_table_of_the_main_chapter_is_wider_than_the_page(tmp_path):
+    """Chromium at 1400 px, as a reader's laptop: every table of the main chapter (its content,
+    not only its scrolling box) fits the article's width, and the findings box is on the page."""
+    page = BUILD / "data" / "book" / "paper_accuracy.html"
+    probe = page.with_name("_measure_paper_accuracy.html")
+    probe.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    try:
+        browser = [CHROMIUM, *OFFLINE_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
+                   "--window-size=1400,2400"]
+        dom = subprocess.run([*browser, "--dump-dom", probe.as_uri()], capture_output=True, text=True,
+                             timeout=120).stdout
+    finally:
+        probe.unlink()
+    import html
+    import json
+
+    found = re.search(r'<pre id="measured-widths">(.*?)</pre>', dom, re.S)
+    assert found, "the measuring script ran"
+    measured = json.loads(html.unescape(found.group(1)))
+    assert measured["tables"], "the main chapter has tables"
+    wide = [t for t in measured["tables"] if t["width"] > measured["article"] + 2]
+    assert wide == [], f"tables wider than the {measured['article']} px article: {wide}"
+    assert "What this chapter finds" in dom

@@ -39,6 +39,63 @@ def publication_table(table: pd.DataFrame, caption: str, keep=(), precision: int
 
 def findings_box(text: str) -> str:
     """A chapter's "What this chapter finds" box as Markdown (a block quote, which notebook
-    outputs render as they are): ``text``'s paragraphs under the heading."""
-    body = "\n>\n".join("> " + paragraph.replace("\n", " ") for paragraph in text.split("\n\n") if paragraph)
+    outputs render as they are): ``text``'s paragraphs under the heading; a paragraph of "- "
+    lines stays a list."""
+    def quoted(paragraph: str) -> str:
+        lines = paragraph.strip("\n").split("\n")
+        if all(line.startswith("- ") for line in lines):
+            return "\n".join("> " + line for line in lines)
+        return "> " + " ".join(lines)
+
+    body = "\n>\n".join(quoted(paragraph) for paragraph in text.split("\n\n") if paragraph.strip())
     return "> **What this chapter finds**\n>\n" + body
+
+
+def last_commit(path) -> str | None:
+    """The short hash of the last git commit that changed ``path`` (a results folder), or None
+    where there is no git history (a copy outside the repository) or it was never committed."""
+    import subprocess
+
+    from .paths import project_root, resolve
+
+    try:
+        found = subprocess.run(["git", "log", "-1", "--format=%h", "--", str(resolve(path))], cwd=project_root(),
+                               capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found.stdout.strip() or None
+
+
+def source_note(folder, runs=(), notebook: str | None = None) -> str:
+    """A small provenance line (HTML, for under a table or figure): the committed results folder
+    it was made from, the commit that last changed that folder, when it was exported, the
+    command that regenerates it, the training runs it used (listed behind a toggle) and, if
+    given, the notebook that drew it."""
+    import html
+
+    import yaml
+
+    from .paths import project_root, resolve
+
+    path = resolve(folder)
+    try:
+        shown = path.relative_to(project_root()).as_posix()
+    except ValueError:
+        shown = str(path)
+    parts = [f"results <code>{html.escape(shown)}/</code>"]
+    commit = last_commit(path)
+    if commit:
+        parts.append(f"commit <code>{commit}</code>")
+    provenance = path / "provenance.yaml"
+    if provenance.is_file():
+        record = yaml.safe_load(provenance.read_text()) or {}
+        if record.get("exported"):
+            parts.append(f"exported {html.escape(str(record['exported']))}")
+        if record.get("regenerate"):
+            parts.append(f"regenerate: <code>{html.escape(str(record['regenerate']))}</code>")
+    if notebook:
+        parts.append(f"notebook <code>{html.escape(notebook)}</code>")
+    runs = sorted(set(map(str, runs)))
+    listed = (f" <details style='display:inline'><summary>{len(runs)} run{'s' if len(runs) != 1 else ''}</summary>"
+              + ", ".join(f"<code>{html.escape(r)}</code>" for r in runs) + "</details>") if runs else ""
+    return f"<div class='source-note' style='font-size:0.75em;color:#666'>Source: {' · '.join(parts)}{listed}</div>"

@@ -29,8 +29,8 @@ CONDITIONS = {
     ("original", "trainable", "additive-rms"): "+ BN γ, β, σ ∝ rms",
     ("original", "folded", "paper"): "BN folded",
 }
-RECIPES = {"keras-200": "Keras example, 200 epochs (CrossSim)", "keras-30": "Keras example, 30 epochs (ours)",
-           "fast": "fast (zero-init residual)", "fast-unit-gamma": "fast, γ starts at 1"}
+RECIPES = {"keras-200": "Keras, 200 ep. (CrossSim)", "keras-30": "Keras, 30 ep. (ours)",
+           "fast": "fast, γ₀ = 0", "fast-unit-gamma": "fast, γ₀ = 1"}
 #: largest change of clean accuracy (percentage points) that the surgery may make and still
 #: count as keeping the clean output, fixed before the results were seen
 CLEAN_MARGIN_PP = 0.5
