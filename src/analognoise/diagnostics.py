@@ -79,7 +79,9 @@ def site_table(sites: list[BNSite], fraction: float = DEAD_VARIANCE_FRACTION) ->
     (the paper's sigma on gamma, eta x std(gamma), relative to gamma's typical size, per unit of
     eta), ``kernel_noise_gain`` (mean of g^2 over channels: how much BN multiplies the variance
     of the kernel noise), ``dead_gain_share`` (the share of it that goes through dead channels),
-    ``max_gain`` (max |g|) and ``kernel_rms``."""
+    ``max_gain`` (max |g|), ``kernel_rms`` and ``dead_negative_beta`` (dead channels with beta < 0:
+    their output after BN is a negative constant, so the ReLU after them passes amplified noise
+    only where it exceeds |beta|)."""
     rows = []
     for site in sites:
         dead = dead_channels(site, fraction)
@@ -92,7 +94,8 @@ def site_table(sites: list[BNSite], fraction: float = DEAD_VARIANCE_FRACTION) ->
             kernel_noise_gain=float(gain2.mean()),
             dead_gain_share=float(gain2[dead].sum() / gain2.sum()) if gain2.sum() > 0 else 0.0,
             max_gain=float(np.abs(site.gain).max()),
-            kernel_rms=float(np.sqrt(np.mean(site.kernel.astype(np.float64) ** 2)))))
+            kernel_rms=float(np.sqrt(np.mean(site.kernel.astype(np.float64) ** 2))),
+            dead_negative_beta=int((dead & (site.beta < 0)).sum())))
     return pd.DataFrame(rows)
 
 
@@ -101,11 +104,12 @@ def model_summary(table: pd.DataFrame) -> dict:
     ``dead`` and ``dead_fraction`` (of every BN channel), ``sites_with_dead``,
     ``kernel_noise_gain`` (channel-weighted mean of g^2), ``dead_gain_share`` (of the summed g^2),
     ``gamma_std_over_rms`` (median over sites) and ``zero_centred_sites`` (sites whose std / rms
-    exceeds :data:`ZERO_CENTRED_STD_OVER_RMS`). A model without BN: zero sites, NaN gains."""
+    exceeds :data:`ZERO_CENTRED_STD_OVER_RMS`) and ``dead_negative_beta``. A model without BN: zero
+    sites, NaN gains."""
     if table.empty:
         return dict(bn_sites=0, bn_channels=0, dead=0, dead_fraction=0.0, sites_with_dead=0,
                     kernel_noise_gain=float("nan"), dead_gain_share=0.0, gamma_std_over_rms=float("nan"),
-                    zero_centred_sites=0)
+                    zero_centred_sites=0, dead_negative_beta=0)
     summed_gain = table.kernel_noise_gain * table.channels
     return dict(bn_sites=len(table), bn_channels=int(table.channels.sum()), dead=int(table.dead.sum()),
                 dead_fraction=float(table.dead.sum() / table.channels.sum()),
@@ -113,7 +117,8 @@ def model_summary(table: pd.DataFrame) -> dict:
                 kernel_noise_gain=float(summed_gain.sum() / table.channels.sum()),
                 dead_gain_share=float((summed_gain * table.dead_gain_share).sum() / summed_gain.sum()),
                 gamma_std_over_rms=float(table.gamma_std_over_rms.median()),
-                zero_centred_sites=int((table.gamma_std_over_rms > ZERO_CENTRED_STD_OVER_RMS).sum()))
+                zero_centred_sites=int((table.gamma_std_over_rms > ZERO_CENTRED_STD_OVER_RMS).sum()),
+                dead_negative_beta=int(table.dead_negative_beta.sum()) if "dead_negative_beta" in table else 0)
 
 
 def silenced(site: BNSite, fraction: float = DEAD_VARIANCE_FRACTION) -> tuple[np.ndarray, ...]:

@@ -292,9 +292,13 @@ def training_status(names) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
 
-def mechanism_findings(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -> str:
-    """The chapter's "What this chapter finds" box (Markdown), every number from the results."""
+def mechanism_findings(models: pd.DataFrame, noise: pd.DataFrame, clean: dict,
+                       status: pd.DataFrame | None = None) -> str:
+    """The chapter's "What this chapter finds" box (Markdown), every number from the results;
+    ``status`` (:func:`training_status`) adds the dead channels along our own training runs."""
     surgery = surgery_effect(models, noise, clean)
+    crosssim = set(models[models.recipe == "keras-200"].model)
+    surgery = surgery[surgery.model.isin(crosssim)] if len(surgery) else surgery
     keras = models[(models.recipe == "keras-200") & (models.variant == "original")].sort_values("depth")
     lines = []
     if len(keras):
@@ -319,6 +323,12 @@ def mechanism_findings(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -
             + "; ".join(f"ResNet-{r.depth} {100 * r.before:.1f} → {100 * r.after:.1f}%" for r in kernels.itertuples())
             + (f". Deeper then keeps *more* ({after['slope']:+.2f} pp per layer), as with the `fast` recipe."
                if after["slope"] > 0 else "."))
+    ours = own_training_line(models, noise, status)
+    if ours:
+        lines.append(ours)
+    dose = dose_response_line(surgery_effect(models, noise, clean), models)
+    if dose:
+        lines.append(dose)
     penalty = bn_penalty_by_recipe(models, noise)
     fast = penalty[penalty.recipe == "fast"] if len(penalty) else penalty
     if len(fast):
@@ -338,6 +348,63 @@ def mechanism_findings(models: pd.DataFrame, noise: pd.DataFrame, clean: dict) -
             "penalty grows: " + "; ".join(f"ResNet-{r.depth} {100 * r.std_penalty:+.1f} → {100 * r.rms_penalty:+.1f} pp"
                                           for r in convention.itertuples()) + " (`fast` recipe).")
     return "\n\n".join(lines)
+
+
+def own_training_line(models: pd.DataFrame, noise: pd.DataFrame, status: pd.DataFrame | None = None) -> str:
+    """A finding on the paper's recipe as trained here (``keras-30``): each BN model's dead
+    channels and eq. 14 under kernel noise, as trained and silenced, beside CrossSim's model of
+    the same depth; and the dead channels of our runs along training (``status``), finished or
+    still training. Empty when there is neither."""
+    parts = []
+    ours = models[(models.recipe == "keras-30") & (models.bn != "none") & (models.variant == "original")]
+    reference = models[(models.recipe == "keras-200") & (models.variant == "original")].set_index("depth")
+    for m in ours.sort_values("depth").itertuples():
+        before = _per_draw(noise, m.model, "original", "kernels")
+        after = _per_draw(noise, m.model, "silenced", "kernels")
+        text = (f"ResNet-{int(m.depth)} after 30 epochs: {100 * m.dead_fraction:.1f}% dead, eq. 14 under kernel noise "
+                f"{100 * before.mean():.1f}%" + (f" ({100 * after.mean():.1f}% silenced)" if len(after) else ""))
+        if int(m.depth) in reference.index:
+            ref = reference.loc[int(m.depth)]
+            theirs = _per_draw(noise, ref.model, "original", "kernels")
+            text += f", against CrossSim's 200-epoch {100 * ref.dead_fraction:.1f}% and {100 * theirs.mean():.1f}%"
+        parts.append(text)
+    if status is not None and len(status):
+        for r in status[status.diagnostics.notna() & (status.bn != "none")].itertuples():
+            trajectory = pd.read_csv(r.diagnostics)
+            if len(trajectory) and trajectory.dead.iloc[-1] > 0:
+                first = trajectory[trajectory.dead > 0].iloc[0]
+                last = trajectory.iloc[-1]
+                parts.append(f"{r.model} ({r.state}, {r.study}): first dead channels by epoch {int(first.epoch)}, "
+                             f"{100 * last.dead_fraction:.1f}% at epoch {int(last.epoch)}, carrying "
+                             f"{100 * last.dead_gain_share:.0f}% of its kernel-noise gain")
+    if not parts:
+        return ""
+    return ("**Our own training with the paper's recipe grows dead channels too, slowly and more with depth.** "
+            + "; ".join(parts) + ".")
+
+
+def dose_response_line(surgery: pd.DataFrame, models: pd.DataFrame) -> str:
+    """A finding on how the lift of silencing grows with the number of dead channels silenced
+    (kernel noise, every model that has them, fewest first), and how many of the dead channels
+    have beta < 0 (``models.dead_negative_beta``, where measured). Empty with fewer than two models."""
+    kernels = surgery[surgery.targets == "kernels"].sort_values("silenced_channels") if len(surgery) else surgery
+    if len(kernels) < 2:
+        return ""
+    return ("**What silencing gains grows with how many channels are dead.** Eq. 14 under kernel noise, after minus "
+            "before (95% CI over the paired noise draws): " + "; ".join(
+                f"{r.model}, {r.silenced_channels} channels: {_interval_pp(r.change, r.change_lo, r.change_hi)} pp"
+                for r in kernels.itertuples())
+            + "." + _negative_beta_text(models))
+
+
+def _negative_beta_text(models: pd.DataFrame) -> str:
+    original = models[models.variant == "original"]
+    if "dead_negative_beta" not in original or not original.dead.sum():
+        return ""
+    negative, dead = int(original.dead_negative_beta.fillna(0).sum()), int(original.dead.sum())
+    return (f" {negative} of the {dead} dead channels have β < 0: the ReLU after such a channel passes its "
+            "amplified noise only where it exceeds |β|, so a few dead channels cost little and many carry most "
+            "of the loss.")
 
 
 def deepest_bn_models(models: pd.DataFrame) -> list[str]:
