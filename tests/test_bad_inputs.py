@@ -33,14 +33,21 @@ def _committed(relative):
     return yaml.safe_load((ROOT / relative).read_text())
 
 
+def _config(committed, run):
+    """Cases that change a committed config (``change(config)``), write it, and run it as
+    ``run(path, out, tmp_path)``; the message must name the written file."""
+    def cases(change):
+        def make(tmp_path, data_root):
+            config = _committed(committed)
+            change(config)
+            path = _yaml(tmp_path, "bad-config", config)
+            return (lambda out: run(path, out, tmp_path)), path
+        return make
+    return cases
+
+
 # -- study configs (studies/<name>.yaml): checked when the study is loaded, as `snakemake -n` does
-def _study(change):
-    def make(tmp_path, data_root):
-        config = _committed("studies/smoke.yaml")
-        change(config)
-        path = _yaml(tmp_path, "bad-study", config)
-        return (lambda out: studies.expand(studies.load_study(str(path)))), path
-    return make
+_study = _config("studies/smoke.yaml", lambda path, out, tmp: studies.expand(studies.load_study(str(path))))
 
 
 def _set(section, key, value):
@@ -70,13 +77,8 @@ STUDY_CASES = [
 
 
 # -- device-noise configs (studies/device/<name>.yaml), run by `make device`
-def _device(change):
-    def make(tmp_path, data_root):
-        config = _committed("studies/device/paper-accuracy-device.yaml")
-        change(config)
-        path = _yaml(tmp_path, "bad-device", config)
-        return (lambda out: devicenoise.evaluate(path, out, tmp_path / "work")), path
-    return make
+_device = _config("studies/device/paper-accuracy-device.yaml",
+                  lambda path, out, tmp: devicenoise.evaluate(path, out, tmp / "work"))
 
 
 DEVICE_CASES = [
@@ -94,13 +96,8 @@ DEVICE_CASES = [
 
 
 # -- pretrained-models configs (studies/pretrained/<name>.yaml), run by `make pretrained`
-def _pretrained(change):
-    def make(tmp_path, data_root):
-        config = _committed("studies/pretrained/crosssim-keras-resnet.yaml")
-        change(config)
-        path = _yaml(tmp_path, "bad-pretrained", config)
-        return (lambda out: external.evaluate_models(path, out, tmp_path / "work")), path
-    return make
+_pretrained = _config("studies/pretrained/crosssim-keras-resnet.yaml",
+                      lambda path, out, tmp: external.evaluate_models(path, out, tmp / "work"))
 
 
 PRETRAINED_CASES = [
@@ -113,13 +110,8 @@ PRETRAINED_CASES = [
 
 
 # -- mechanism configs (studies/mechanism/<name>.yaml), run by `make mechanism`
-def _mechanism(change):
-    def make(tmp_path, data_root):
-        config = _committed("studies/mechanism/interventions.yaml")
-        change(config)
-        path = _yaml(tmp_path, "bad-mechanism", config)
-        return (lambda out: mechanism.evaluate(path, out, tmp_path / "work")), path
-    return make
+_mechanism = _config("studies/mechanism/interventions.yaml",
+                     lambda path, out, tmp: mechanism.evaluate(path, out, tmp / "work"))
 
 
 MECHANISM_CASES = [
@@ -134,13 +126,7 @@ MECHANISM_CASES = [
 
 
 # -- BN-search configs (studies/bnsearch/<name>.yaml), run by `make bn-search`
-def _search(change):
-    def make(tmp_path, data_root):
-        config = _committed("studies/bnsearch/vgg16-cifar10.yaml")
-        change(config)
-        path = _yaml(tmp_path, "bad-search", config)
-        return (lambda out: bnsearch.run_search(path, dest=out)), path
-    return make
+_search = _config("studies/bnsearch/vgg16-cifar10.yaml", lambda path, out, tmp: bnsearch.run_search(path, dest=out))
 
 
 SEARCH_CASES = [

@@ -27,7 +27,7 @@ from .devices import EFFECT_KEYS, TIME_LABELS, bn_penalty, bn_penalty_by_site, l
 from .partial_bn import bn_count_claims, bn_count_table, committed_searches, design_summary, front_run_ids, pareto_front, placement_comparison  # noqa: F401
 from .noise_aware import noise_aware_accuracy, noise_aware_claims, noise_aware_effect, noise_aware_summary  # noqa: F401
 from .mitigations import mitigation_recommendation  # noqa: F401
-from .mechanism import CONDITIONS, RECIPES, bn_penalty_by_recipe, convention_effect, deepest_bn_models, depth_trend, diagnostics_table, factor_table, penalty_table, surgery_table, intervention_eq14, load_mechanism, mechanism_claims, mechanism_findings, surgery_effect, training_status  # noqa: F401
-from .findings import ablation_chapter_findings, ask_findings, audit_findings, claims_findings, device_findings, gradient_noise_findings, paper_accuracy_findings, pretrained_findings, runs_findings  # noqa: F401
+from .mechanism import CONDITIONS, RECIPES, bn_penalty_by_recipe, convention_effect, deepest_bn_models, depth_trend, diagnostics_table, factor_table, penalty_table, surgery_table, intervention_eq14, load_mechanism, mechanism_claims, surgery_effect, training_status  # noqa: F401
+from .findings import mechanism_findings, ablation_chapter_findings, ask_findings, audit_findings, claims_findings, device_findings, gradient_noise_findings, paper_accuracy_findings, pretrained_findings, runs_findings  # noqa: F401
 from .explore import at_level, committed_trials  # noqa: F401
 from .display import clean_table, effect_table, eq14_table, matched_table  # noqa: F401

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from ..significance import NOT_SUPPORTED, SUPPORTED
 from .ablation import ablation_eq14
 from .claims import claims_checklist
+from .mechanism import _interval_pp, _per_draw, bn_penalty_by_recipe, convention_effect, depth_trend, surgery_effect
 from .tables import eq14
 
 
@@ -169,3 +171,118 @@ def device_findings(penalty: pd.DataFrame) -> str:
         text.append(f"**{label}, BN minus no BN in eq. 14** ({rows.model.iat[0]}; 95% CI over the noise draws of "
                     f"one model per arm): " + "; ".join(parts) + ".")
     return "\n\n".join(text)
+
+
+def mechanism_findings(models: pd.DataFrame, noise: pd.DataFrame, clean: dict,
+                       status: pd.DataFrame | None = None) -> str:
+    """The chapter's "What this chapter finds" box (Markdown), every number from the results;
+    ``status`` (:func:`training_status`) adds the dead channels along our own training runs."""
+    surgery = surgery_effect(models, noise, clean)
+    crosssim = set(models[models.recipe == "keras-200"].model)
+    surgery = surgery[surgery.model.isin(crosssim)] if len(surgery) else surgery
+    keras = models[(models.recipe == "keras-200") & (models.variant == "original")].sort_values("depth")
+    lines = []
+    if len(keras):
+        deepest = keras.iloc[-1]
+        lines.append(
+            f"**Dead BN channels carry the paper's depth trend.** In the BN ResNets trained with the "
+            f"paper's recipe (CrossSim's, 200 epochs), the share of dead BN channels (kernel decayed to ~0, "
+            f"moving variance below 1% of BN's epsilon) grows with depth: "
+            + ", ".join(f"{100 * r.dead_fraction:.0f}%" for r in keras.itertuples())
+            + f" at ResNet-{', '.join(str(int(d)) for d in keras.depth)}. BN multiplies the kernel noise "
+            f"they receive by up to ~{1 / np.sqrt(1e-3):.0f}x gamma, and at ResNet-{int(deepest.depth)} they carry "
+            f"{100 * deepest.dead_gain_share:.0f}% of the network's kernel-noise gain.")
+    kernels = surgery[surgery.targets == "kernels"] if len(surgery) else surgery
+    if len(kernels):
+        changed = int(kernels.drop_duplicates("model").clean_changed_images.sum())
+        kept = (f"changes no clean prediction on the {int(models.test_images.iat[0]):,} test images" if not changed else
+                f"changes {changed} clean predictions (clean accuracy within "
+                f"{100 * np.abs(kernels.clean_after - kernels.clean_before).max():.1f} pp)")
+        after = depth_trend(models, noise, "keras-200", "silenced")
+        lines.append(
+            f"Silencing them on the trained weights (γ → 0, β kept) {kept} and lifts eq. 14 under kernel noise: "
+            + "; ".join(f"ResNet-{r.depth} {100 * r.before:.1f} → {100 * r.after:.1f}%" for r in kernels.itertuples())
+            + (f". Deeper then keeps *more* ({after['slope']:+.2f} pp per layer), as with the `fast` recipe."
+               if after["slope"] > 0 else "."))
+    ours = own_training_line(models, noise, status)
+    if ours:
+        lines.append(ours)
+    dose = dose_response_line(surgery_effect(models, noise, clean), models)
+    if dose:
+        lines.append(dose)
+    penalty = bn_penalty_by_recipe(models, noise)
+    fast = penalty[penalty.recipe == "fast"] if len(penalty) else penalty
+    if len(fast):
+        pivot = fast.pivot(index="depth", columns="condition", values="penalty")
+        if {"kernels", "+ BN γ, β"} <= set(pivot.columns):
+            lines.append(
+                "**The `fast` recipe has no dead channels; its BN penalty comes from the noise on BN's γ, β.** "
+                + "; ".join(f"ResNet-{d}: {100 * pivot.loc[d, 'kernels']:+.1f} pp with noise on the kernels, "
+                            f"{100 * pivot.loc[d, '+ BN γ, β']:+.1f} pp with γ, β too" for d in pivot.index)
+                + ". Its residual branches' γ start at 0 and stay zero-centred, so the paper's σ = η·std(γ) is "
+                  "η times their own size.")
+    convention = convention_effect(models, noise)
+    if len(convention):
+        lines.append(
+            "**The paper's convention hides BN's sensitivity to noise on its scales.** Where γ starts at 1, "
+            "σ = η·std(γ) is a small fraction of γ; with noise relative to each tensor's size (σ = η·rms) BN's "
+            "penalty grows: " + "; ".join(f"ResNet-{r.depth} {100 * r.std_penalty:+.1f} → {100 * r.rms_penalty:+.1f} pp"
+                                          for r in convention.itertuples()) + " (`fast` recipe).")
+    return "\n\n".join(lines)
+
+
+def own_training_line(models: pd.DataFrame, noise: pd.DataFrame, status: pd.DataFrame | None = None) -> str:
+    """A finding on the paper's recipe as trained here (``keras-30``): each BN model's dead
+    channels and eq. 14 under kernel noise, as trained and silenced, beside CrossSim's model of
+    the same depth; and the dead channels of our runs along training (``status``), finished or
+    still training. Empty when there is neither."""
+    parts = []
+    ours = models[(models.recipe == "keras-30") & (models.bn != "none") & (models.variant == "original")]
+    reference = models[(models.recipe == "keras-200") & (models.variant == "original")].set_index("depth")
+    for m in ours.sort_values("depth").itertuples():
+        before = _per_draw(noise, m.model, "original", "kernels")
+        after = _per_draw(noise, m.model, "silenced", "kernels")
+        text = (f"ResNet-{int(m.depth)} after 30 epochs: {100 * m.dead_fraction:.1f}% dead, eq. 14 under kernel noise "
+                f"{100 * before.mean():.1f}%" + (f" ({100 * after.mean():.1f}% silenced)" if len(after) else ""))
+        if int(m.depth) in reference.index:
+            ref = reference.loc[int(m.depth)]
+            theirs = _per_draw(noise, ref.model, "original", "kernels")
+            text += f", against CrossSim's 200-epoch {100 * ref.dead_fraction:.1f}% and {100 * theirs.mean():.1f}%"
+        parts.append(text)
+    if status is not None and len(status):
+        for r in status[status.diagnostics.notna() & (status.bn != "none")].itertuples():
+            trajectory = pd.read_csv(r.diagnostics)
+            if len(trajectory) and trajectory.dead.iloc[-1] > 0:
+                first = trajectory[trajectory.dead > 0].iloc[0]
+                last = trajectory.iloc[-1]
+                parts.append(f"{r.model} ({r.state}, {r.study}): first dead channels by epoch {int(first.epoch)}, "
+                             f"{100 * last.dead_fraction:.1f}% at epoch {int(last.epoch)}, carrying "
+                             f"{100 * last.dead_gain_share:.0f}% of its kernel-noise gain")
+    if not parts:
+        return ""
+    return ("**Our own training with the paper's recipe grows dead channels too, slowly and more with depth.** "
+            + "; ".join(parts) + ".")
+
+
+def dose_response_line(surgery: pd.DataFrame, models: pd.DataFrame) -> str:
+    """A finding on how the lift of silencing grows with the number of dead channels silenced
+    (kernel noise, every model that has them, fewest first), and how many of the dead channels
+    have beta < 0 (``models.dead_negative_beta``, where measured). Empty with fewer than two models."""
+    kernels = surgery[surgery.targets == "kernels"].sort_values("silenced_channels") if len(surgery) else surgery
+    if len(kernels) < 2:
+        return ""
+    return ("**What silencing gains grows with how many channels are dead.** Eq. 14 under kernel noise, after minus "
+            "before (95% CI over the paired noise draws): " + "; ".join(
+                f"{r.model}, {r.silenced_channels} channels: {_interval_pp(r.change, r.change_lo, r.change_hi)} pp"
+                for r in kernels.itertuples())
+            + "." + _negative_beta_text(models))
+
+
+def _negative_beta_text(models: pd.DataFrame) -> str:
+    original = models[models.variant == "original"]
+    if "dead_negative_beta" not in original or not original.dead.sum():
+        return ""
+    negative, dead = int(original.dead_negative_beta.fillna(0).sum()), int(original.dead.sum())
+    return (f" {negative} of the {dead} dead channels have β < 0: the ReLU after such a channel passes its "
+            "amplified noise only where it exceeds |β|, so a few dead channels cost little and many carry most "
+            "of the loss.")
