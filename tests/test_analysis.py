@@ -433,3 +433,18 @@ def test_the_reader_tables_put_each_interval_in_one_cell_and_say_what_it_is_over
     assert analysis.clean_table(three)["clean accuracy (%) [95% CI over test images]"].str.match(r"\d+\.\d \[").all()
     effect = analysis.effect_table(analysis.bn_effect(three))
     assert effect["BN − other (pp) [95% CI]"].str.startswith(("+", "-")).all()
+
+
+def test_table_ii_in_a_pages_width_keeps_every_number_of_the_wide_table():
+    """The main chapter's Table II: one row per model, arm and source, one column per level; the
+    cells are the wide table's, and a model the study lacks is left to the audit."""
+    noise = synthetic_noise()
+    summary = analysis.summarize(noise)
+    wide = analysis.accuracy_table(summary, "cifar10")
+    long = analysis.accuracy_by_level_table(summary, "cifar10")
+    assert list(long.columns) == ["model", "BN", "source", *(f"η {e}%" for e in (0, 1, 10, 20, 30, 40))]
+    assert set(long.model) == {"ResNet-20"} and len(long) == 4
+    for row in long.itertuples():
+        assert row._4 == wide.loc[(row.model, row.BN), ("0%", row.source)]
+    everything = analysis.accuracy_by_level_table(summary, "cifar10", ours_only=False)
+    assert {"ResNet-32", "VGG16"} <= set(everything.model)

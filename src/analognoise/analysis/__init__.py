@@ -30,4 +30,4 @@ from .mitigations import mitigation_recommendation  # noqa: F401
 from .mechanism import CONDITIONS, RECIPES, bn_penalty_by_recipe, convention_effect, deepest_bn_models, depth_trend, diagnostics_table, factor_table, penalty_table, surgery_table, intervention_eq14, load_mechanism, mechanism_claims, surgery_effect, training_status  # noqa: F401
 from .findings import mechanism_findings, ablation_chapter_findings, ask_findings, audit_findings, claims_findings, device_findings, gradient_noise_findings, paper_accuracy_findings, pretrained_findings, runs_findings  # noqa: F401
 from .explore import at_level, committed_trials  # noqa: F401
-from .display import clean_table, effect_table, eq14_table, matched_table  # noqa: F401
+from .display import accuracy_by_level_table, clean_table, effect_table, eq14_table, matched_table  # noqa: F401

@@ -57,3 +57,22 @@ def matched_table(matched: pd.DataFrame) -> pd.DataFrame:
         "eq. 14 BN (%)": (100 * matched.bn_eq14).round(1), "eq. 14 no BN (%)": (100 * matched.no_bn_eq14).round(1),
         "BN − no BN (pp) [95% CI over draws]": [_cell(r.difference, r.lo, r.hi, sign="+") for r in matched.itertuples()],
         "p": matched.p.map("{:.2g}".format)})
+
+
+def accuracy_by_level_table(summary: pd.DataFrame, dataset: str, ours_only: bool = True) -> pd.DataFrame:
+    """Table II (:func:`.tables.accuracy_table`) in a page's width: one row per model, BN arm and
+    source (ours: mean ± 95% CI half-width; the paper's), one column per noise level (%).
+    ``ours_only`` keeps the models this study has (the paper's others are in the audit)."""
+    from .tables import accuracy_table
+
+    wide = accuracy_table(summary, dataset)
+    long = wide.stack(level="source", future_stack=True).reset_index()
+    long = long.rename(columns={"variant": "BN", "source": "source"})
+    if ours_only:
+        have = {(r.model, r.BN) for r in long.itertuples() if r.source == "ours"
+                and any(str(v) != "–" for v in r[4:])}
+        long = long[[(m, v) in have for m, v in zip(long.model, long.BN)]]
+    levels = [c for c in long.columns if c not in ("model", "BN", "source")]
+    long = long.rename(columns={c: f"η {c}" for c in levels}).reset_index(drop=True)
+    long.columns.name = None
+    return long
