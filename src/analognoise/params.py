@@ -364,7 +364,7 @@ def validate_noise_params(etas, repeats, targets="trainable", scale="tensor") ->
     if bad:
         raise ValueError(f"etas: every eta must be a finite fraction >= 0 (0.1 = 10%), got {bad}")
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise ValueError(f"repeats: noise draws per level must be an integer >= 1, got {repeats!r}")
+        raise ValueError(f"repeats must be an integer >= 1 (noise draws per level), got {repeats!r}")
     if targets not in TARGETS:
         raise ValueError(f"unknown targets {targets!r}: choose one of {', '.join(TARGETS)}")
     if scale not in SCALES:
