@@ -15,6 +15,10 @@ def test_constant_columns_go_to_the_caption_and_the_index_is_hidden():
     kept = publication_table(table, "T.", keep=["batch_size"]).to_html()
     assert "Same in every row" not in kept
     assert constant_columns(table.head(1)) == {}
+    claims = pd.DataFrame(dict(id=["a", "b"], evidence=["x" * 60, "short"], verdict=["supported", "inconclusive"]))
+    wrapped = publication_table(claims, "T.").to_html()
+    # the long text column wraps, by a rule more specific than the table's nowrap cells
+    assert "td.col1 {" in wrapped.replace("  ", " ") and "td.col2" not in wrapped and "td.col0" not in wrapped
 
 
 def test_the_findings_box_quotes_every_paragraph():

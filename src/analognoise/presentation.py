@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-#: CSS of every book table: compact, never wider than the page (it scrolls), cells on one line
+#: CSS of every book table: compact, never wider than the page (it scrolls), number cells on one
+#: line, headers free to wrap
 TABLE_STYLES = [
     {"selector": "", "props": "display: block; max-width: 100%; overflow-x: auto; font-size: 0.85em;"},
-    {"selector": "td, th", "props": "white-space: nowrap; padding: 2px 8px;"},
+    {"selector": "td", "props": "white-space: nowrap; padding: 2px 6px;"},
+    {"selector": "th", "props": "white-space: normal; padding: 2px 6px; vertical-align: bottom;"},
     {"selector": "caption", "props": "caption-side: top; text-align: left; white-space: normal; padding-bottom: 4px;"},
 ]
+#: a text column whose longest cell has more characters than this wraps (a claim, its evidence)
+WRAP_OVER_CHARACTERS = 40
 
 
 def constant_columns(table: pd.DataFrame) -> dict:
@@ -25,16 +29,20 @@ def constant_columns(table: pd.DataFrame) -> dict:
 def publication_table(table: pd.DataFrame, caption: str, keep=(), precision: int = 1, wrap=()):
     """``table`` as the book shows it: ``caption`` first, then "Same in every row: ..." for its
     constant columns (dropped, except those in ``keep``), no index, numbers at ``precision``
-    decimals, :data:`TABLE_STYLES`; the text columns in ``wrap`` (e.g. a claim's evidence) wrap
-    instead. Returns a Styler (displayed by Jupyter)."""
+    decimals, :data:`TABLE_STYLES`; the text columns in ``wrap``, and any whose longest cell is
+    over :data:`WRAP_OVER_CHARACTERS` characters (a claim, its evidence), wrap instead. Returns a
+    Styler (displayed by Jupyter)."""
     constants = {c: v for c, v in constant_columns(table).items() if c not in keep}
     shown = table.drop(columns=list(constants))
     if constants:
         caption += " Same in every row: " + "; ".join(f"{c} {v}" for c, v in constants.items()) + "."
-    styled = (shown.style.hide(axis="index").format(precision=precision, na_rep="")
-              .set_caption(caption).set_table_styles(TABLE_STYLES))
-    wrapped = [c for c in wrap if c in shown.columns]
-    return styled.set_properties(subset=wrapped, **{"white-space": "normal", "min-width": "24em"}) if wrapped else styled
+    long_text = {c for c in shown.columns if not pd.api.types.is_numeric_dtype(shown[c])
+                 and shown[c].astype(str).str.len().max() > WRAP_OVER_CHARACTERS}
+    wrapped = [i for i, c in enumerate(shown.columns) if c in set(wrap) | long_text]
+    styles = TABLE_STYLES + [{"selector": f"td.col{i}", "props": "white-space: normal; min-width: 12em;"}
+                             for i in wrapped]
+    return (shown.style.hide(axis="index").format(precision=precision, na_rep="")
+            .set_caption(caption).set_table_styles(styles))
 
 
 def findings_box(text: str) -> str:
