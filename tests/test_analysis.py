@@ -440,7 +440,7 @@ def test_table_ii_in_a_pages_width_keeps_every_number_of_the_wide_table():
     cells are the wide table's, and a model the study lacks is left to the audit."""
     noise = synthetic_noise()
     summary = analysis.summarize(noise)
-    wide = analysis.accuracy_table(summary, "cifar10")
+    wide = analysis.accuracy_table(summary, "cifar10", digits=1)
     long = analysis.accuracy_by_level_table(summary, "cifar10")
     assert list(long.columns) == ["model", "BN", "source", *(f"η {e}%" for e in (0, 1, 10, 20, 30, 40))]
     assert set(long.model) == {"ResNet-20"} and len(long) == 4

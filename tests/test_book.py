@@ -48,7 +48,8 @@ def test_the_method_page_renders_its_equations_offline(tmp_path):
 
 #: the book's chapters generated from notebooks (data/book/<page>.html), each opening with its findings
 CHAPTERS = sorted((BUILD / "data" / "book").glob("*.html")) if (BUILD / "data" / "book").is_dir() else []
-#: measures, once the page has loaded, the width of the article and of every table's content (px)
+#: measures, once the page has loaded, the width of the article's content box and of every table's
+#: content (px; a table that scrolls inside its box reports what it hides)
 MEASURE = """<script>
 window.addEventListener("load", () => {
   const article = document.querySelector("article") || document.querySelector("main");
@@ -57,7 +58,9 @@ window.addEventListener("load", () => {
     width: Math.max(table.scrollWidth, table.getBoundingClientRect().width)}));
   const out = document.createElement("pre");
   out.id = "measured-widths";
-  out.textContent = JSON.stringify({article: article.clientWidth, tables: tables});
+  const style = getComputedStyle(article);
+  const content = article.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  out.textContent = JSON.stringify({article: content, tables: tables});
   document.body.appendChild(out);
 });
 </script>"""

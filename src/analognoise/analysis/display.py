@@ -60,12 +60,12 @@ def matched_table(matched: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_by_level_table(summary: pd.DataFrame, dataset: str, ours_only: bool = True) -> pd.DataFrame:
-    """Table II (:func:`.tables.accuracy_table`) in a page's width: one row per model, BN arm and
-    source (ours: mean ± 95% CI half-width; the paper's), one column per noise level (%).
-    ``ours_only`` keeps the models this study has (the paper's others are in the audit)."""
+    """Table II (:func:`.tables.accuracy_table`, at one decimal) in a page's width: one row per
+    model, BN arm and source (ours: mean ± 95% CI half-width; the paper's), one column per noise
+    level (%). ``ours_only`` keeps the models this study has (the paper's others are in the audit)."""
     from .tables import accuracy_table
 
-    wide = accuracy_table(summary, dataset)
+    wide = accuracy_table(summary, dataset, digits=1)
     long = wide.stack(level="source", future_stack=True).reset_index()
     long = long.rename(columns={"variant": "BN", "source": "source"})
     if ours_only:

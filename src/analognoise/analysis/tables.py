@@ -47,21 +47,21 @@ def _ordered_models(models) -> list[str]:
     return [m for m in MODEL_ORDER if m in models] + sorted(models - set(MODEL_ORDER))
 
 
-def _pct(mean, lo=None, hi=None) -> str:
+def _pct(mean, lo=None, hi=None, digits: int = 2) -> str:
     if mean is None or pd.isna(mean):
         return ""
     if lo is None or hi - lo < 5e-5:
-        return f"{100 * mean:.2f}"
-    return f"{100 * mean:.2f} ± {100 * (hi - lo) / 2:.2f}"
+        return f"{100 * mean:.{digits}f}"
+    return f"{100 * mean:.{digits}f} ± {100 * (hi - lo) / 2:.{digits}f}"
 
 
 def _variants(ours: pd.DataFrame) -> list[str]:
     return [v for v in ("BN", "partial BN", "no BN") if v in set(ours.variant) or v != "partial BN"]
 
 
-def accuracy_table(summary: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """Table II (cifar10) / III (cifar100): accuracy (%) per model and variant (rows) and eta
-    (columns), ours (mean ± 95% CI half-width) beside the paper's."""
+def accuracy_table(summary: pd.DataFrame, dataset: str, digits: int = 2) -> pd.DataFrame:
+    """Table II (cifar10) / III (cifar100): accuracy (%, ``digits`` decimals) per model and
+    variant (rows) and eta (columns), ours (mean ± 95% CI half-width) beside the paper's."""
     paper = paper_accuracy()
     paper = paper[paper.dataset == dataset]
     ours = summary[summary.dataset == dataset]
@@ -73,8 +73,9 @@ def accuracy_table(summary: pd.DataFrame, dataset: str) -> pd.DataFrame:
                 label = f"{100 * eta:g}%"
                 o = ours[(ours.model == model) & (ours.variant == variant) & np.isclose(ours.eta, eta)]
                 p = paper[(paper.model == model) & (paper.variant == variant) & np.isclose(paper.eta, eta)]
-                row[(label, "ours")] = _pct(o.accuracy.iloc[0], o.accuracy_lo.iloc[0], o.accuracy_hi.iloc[0]) if len(o) else ""
-                row[(label, "paper")] = _pct(p.accuracy.iloc[0]) if len(p) else ""
+                row[(label, "ours")] = (_pct(o.accuracy.iloc[0], o.accuracy_lo.iloc[0], o.accuracy_hi.iloc[0], digits)
+                                        if len(o) else "")
+                row[(label, "paper")] = _pct(p.accuracy.iloc[0], digits=digits) if len(p) else ""
             rows.append(row)
     return _tidy_table(rows, ["eta", "source"])
 
