@@ -177,9 +177,9 @@ def mechanism_findings(models: pd.DataFrame, noise: pd.DataFrame, clean: dict,
                        status: pd.DataFrame | None = None) -> str:
     """The chapter's "What this chapter finds" box (Markdown), every number from the results;
     ``status`` (:func:`training_status`) adds the dead channels along our own training runs."""
-    surgery = surgery_effect(models, noise, clean)
+    every_surgery = surgery_effect(models, noise, clean)
     crosssim = set(models[models.recipe == "keras-200"].model)
-    surgery = surgery[surgery.model.isin(crosssim)] if len(surgery) else surgery
+    surgery = every_surgery[every_surgery.model.isin(crosssim)] if len(every_surgery) else every_surgery
     keras = models[(models.recipe == "keras-200") & (models.variant == "original")].sort_values("depth")
     lines = []
     if len(keras):
@@ -207,7 +207,7 @@ def mechanism_findings(models: pd.DataFrame, noise: pd.DataFrame, clean: dict,
     ours = own_training_line(models, noise, status)
     if ours:
         lines.append(ours)
-    dose = dose_response_line(surgery_effect(models, noise, clean), models)
+    dose = dose_response_line(every_surgery, models)
     if dose:
         lines.append(dose)
     penalty = bn_penalty_by_recipe(models, noise)
